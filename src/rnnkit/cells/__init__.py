@@ -1,0 +1,44 @@
+"""Recurrent cells: the equations of the notes, one family per file, found by name."""
+
+from __future__ import annotations
+
+from .base import Cell, Params, State
+from .elman import IRNNCell, ReLURNNCell, TanhRNNCell
+from .gru import GRUCell
+from .lstm import LSTMCell
+
+_REGISTRY: dict[str, type[Cell]] = {}
+
+
+def register_cell(cls: type[Cell]) -> type[Cell]:
+    """Make a cell class available by its ``name`` (usable as a decorator)."""
+    if not (isinstance(cls, type) and issubclass(cls, Cell)):
+        raise TypeError(f"register_cell expects a subclass of rnnkit.cells.Cell, got {cls!r}")
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"cell class {cls.__name__} needs a non-empty string attribute 'name'")
+    _REGISTRY[name] = cls
+    return cls
+
+
+def cell_names() -> list[str]:
+    """Every registered cell name, in registration order."""
+    return list(_REGISTRY)
+
+
+def get_cell_class(cell: str | type[Cell]) -> type[Cell]:
+    """The cell class for a registered name, or the class itself."""
+    if isinstance(cell, type) and issubclass(cell, Cell):
+        return cell
+    if isinstance(cell, str):
+        try:
+            return _REGISTRY[cell]
+        except KeyError:
+            raise ValueError(f"unknown cell {cell!r}; choose one of: {', '.join(_REGISTRY)}") from None
+    raise TypeError(f"cell must be a cell name or a subclass of rnnkit.cells.Cell, got {cell!r}")
+
+
+for _cls in (TanhRNNCell, ReLURNNCell, IRNNCell, LSTMCell, GRUCell):
+    register_cell(_cls)
+
+__all__ = ["Cell", "Params", "State", "cell_names", "get_cell_class", "register_cell"]

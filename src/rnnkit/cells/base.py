@@ -1,0 +1,210 @@
+"""The cell base class: what every recurrent cell declares.
+
+A cell is *the equations* of one time step, nothing else. It owns no tensors: the layer that uses it
+creates the parameters (with PyTorch's names, so state dicts load both ways) and hands them to the
+cell as a :class:`Params` namespace at every call. That keeps one cell object valid for every layer
+and direction of the same size, and lets every engine (autograd, bptt, fused) feed it the same way.
+
+The forward of a sequence is split as in the notes:
+
+    wx_t = W_x x_t + b            for all t at once: one large matrix product  (``project``)
+    s_t  = step(wx_t, s_{t-1})    the recurrence, one step at a time           (``step``)
+
+A user-defined cell subclasses :class:`Cell`, sets ``name``, ``summary`` and ``gates`` and writes
+``step``; it then runs on the autograd engine with every layer feature (stacking, directions,
+lengths, dropout). Adding its analytic derivative lets it run on the bptt engine.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+State = tuple[Tensor, ...]  # (h,) or (h, c), each (B, H)
+
+
+class Params(dict):
+    """A cell's parameters by name, readable as attributes: ``p.weight_hh``.
+
+    Biases of a layer built with ``bias=False`` are present and ``None``.
+    """
+
+    def __getattr__(self, name: str) -> Tensor | None:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"cell parameter {name!r} is not defined") from None
+
+
+class Cell:
+    """Base class of every recurrent cell.
+
+    Subclasses set the class attributes and write :meth:`step`. The default parameters are PyTorch's
+    four (``weight_ih (G·H, I)``, ``weight_hh (G·H, H)``, ``bias_ih (G·H)``, ``bias_hh (G·H)``) where
+    ``G = gates``; a cell with other parameters overrides :meth:`parameter_shapes`.
+    """
+
+    name: ClassVar[str]                         # registry name, e.g. "lstm"
+    summary: ClassVar[str]                      # one-line equation summary for `rnnkit cells`
+    gates: ClassVar[int] = 1                    # H-wide blocks in the input projection
+    state_names: ClassVar[tuple[str, ...]] = ("h",)  # ("h", "c") for the LSTM family
+    fused_mode: ClassVar[str | None] = None     # "LSTM", "GRU", "RNN_TANH", "RNN_RELU": PyTorch kernel
+    forget_gate: ClassVar[int | None] = None    # index of the forget-gate block, for forget_bias
+    default_init: ClassVar[str | None] = None   # scheme used when the layer asks for none
+    needs_square_input: ClassVar[str | None] = None  # the equation that uses x_t as a hidden vector
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        if not isinstance(input_size, int) or input_size < 1:
+            raise ValueError(f"input_size must be a positive integer, got {input_size!r}")
+        if not isinstance(hidden_size, int) or hidden_size < 1:
+            raise ValueError(f"hidden_size must be a positive integer, got {hidden_size!r}")
+        if self.needs_square_input and input_size != hidden_size:
+            raise ValueError(
+                f"cell {self.name!r} needs input_size == hidden_size because its equation "
+                f"{self.needs_square_input} uses x_t where a hidden-size vector is needed; "
+                f"got input_size={input_size}, hidden_size={hidden_size} "
+                f"(put a Linear layer or a first layer of another cell in front)"
+            )
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.bias = bias
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.input_size}, {self.hidden_size}, bias={self.bias})"
+
+    # ----------------------------------------------------------------------------------------------
+    # Parameters
+
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Every parameter the cell uses, by name, with its shape (biases included)."""
+        width = self.gates * self.hidden_size
+        return {
+            "weight_ih": (width, self.input_size),
+            "weight_hh": (width, self.hidden_size),
+            "bias_ih": (width,),
+            "bias_hh": (width,),
+        }
+
+    def is_bias(self, name: str) -> bool:
+        """Whether a parameter is left out of a layer built with ``bias=False``."""
+        return name.startswith("bias")
+
+    def reset_parameters(self, p: Params, init: str | None = None, forget_bias: float | None = None) -> None:
+        """Initialise ``p`` in place.
+
+        ``init=None`` is PyTorch's default for its RNN modules: every entry uniform in ±1/√H.
+        ``"orthogonal"``: each gate's block of every recurrent matrix orthogonal, each block of every
+        input matrix Xavier-uniform, biases zero (the blocks separately, as the recitation notes
+        advise). ``"identity"``: recurrent matrices identity, input matrices N(0, 0.001²), biases zero
+        (IRNN, Le et al. 2015, "A Simple Way to Initialize Recurrent Networks of Rectified Linear
+        Units"). ``forget_bias`` sets the forget gate's bias (its ``bias_ih`` block; ``bias_hh`` block
+        zero) for cells that have one.
+        """
+        init = init if init is not None else self.default_init
+        with torch.no_grad():
+            if init is None:
+                bound = 1.0 / math.sqrt(self.hidden_size)
+                for tensor in p.values():
+                    if tensor is not None:
+                        tensor.uniform_(-bound, bound)
+            elif init in ("orthogonal", "identity"):
+                for name, tensor in p.items():
+                    if tensor is None:
+                        continue
+                    if tensor.dim() < 2:
+                        tensor.fill_(1.0) if self._is_gain(name) else tensor.zero_()
+                    elif self._is_recurrent(name, tensor):
+                        for block in tensor.split(self.hidden_size, dim=0):
+                            if init == "orthogonal":
+                                torch.nn.init.orthogonal_(block)
+                            else:
+                                block.copy_(torch.eye(*block.shape, dtype=block.dtype, device=block.device))
+                    else:
+                        for block in tensor.split(self.hidden_size, dim=0):
+                            if init == "orthogonal":
+                                torch.nn.init.xavier_uniform_(block)
+                            else:
+                                block.normal_(0.0, 0.001)
+            else:
+                raise ValueError(f"unknown init {init!r}; choose None, 'orthogonal' or 'identity'")
+            if forget_bias is not None:
+                if self.forget_gate is None:
+                    raise ValueError(f"forget_bias was given but cell {self.name!r} has no forget gate")
+                block = slice(self.forget_gate * self.hidden_size, (self.forget_gate + 1) * self.hidden_size)
+                if p.get("bias_ih") is None:
+                    raise ValueError("forget_bias needs a layer built with bias=True")
+                p["bias_ih"][block] = forget_bias
+                p["bias_hh"][block] = 0.0
+
+    def _is_recurrent(self, name: str, tensor: Tensor) -> bool:
+        """Square recurrent matrices: the ones that multiply h (``*_hh``)."""
+        return name.endswith("hh") or name.startswith("weight_h")
+
+    def _is_gain(self, name: str) -> bool:
+        """Layer-norm gains start at one under the named schemes."""
+        return False
+
+    # ----------------------------------------------------------------------------------------------
+    # Forward
+
+    def project(self, x: Tensor, p: Params) -> Tensor:
+        """The input projection for all time steps at once: ``x (T, B, I) → (T, B, G·H)``."""
+        return F.linear(x, p.weight_ih, p.bias_ih)
+
+    def step(self, wx: Tensor, state: State, p: Params) -> State:
+        """One time step. ``wx`` (B, G·H) is this step's slice of :meth:`project`."""
+        raise NotImplementedError(f"cell {type(self).__name__} must define step()")
+
+    def initial_state(self, batch_size: int, like: Tensor) -> State:
+        """Zeros for every state tensor, on ``like``'s device and dtype."""
+        zeros = like.new_zeros(batch_size, self.hidden_size)
+        return tuple(zeros.clone() if i else zeros for i in range(len(self.state_names)))
+
+    # ----------------------------------------------------------------------------------------------
+    # Backward through time (optional: a cell that defines both methods below runs on engine="bptt").
+    #
+    # The bptt engine runs, for one layer and direction:
+    #
+    #   forward   for t = 1 … T:   s_t, saved_t = cell.bptt_forward(wx_t, s_{t-1}, p)   (no graph)
+    #   backward  for t = T … 1:   dwx_t, ds_{t-1}, deltas_t = cell.bptt_backward(ds_t, saved_t, s_{t-1}, p)
+    #   weights   grads = cell.bptt_weight_grads(dwx, deltas, s_prev, saved, p)          (big GEMMs)
+    #
+    # ``ds_t`` is the total ∂L/∂s_t: from the output h_t, from step t+1, and (at t = T) from h_n/c_n.
+    # ``dwx`` is ∂L/∂wx for all steps, (T, B, G·H); autograd carries it on through ``project``.
+    # ``deltas`` are whatever per-step tensors the weight gradients need beyond dwx (often none);
+    # the engine stacks each over time into (T, B, …). ``s_prev`` and ``saved`` arrive stacked the
+    # same way. Padded steps never reach the cell: the engine passes their state and gradient through.
+
+    @property
+    def supports_bptt(self) -> bool:
+        """Whether the cell provides its analytic derivative for the bptt engine."""
+        return type(self).bptt_backward is not Cell.bptt_backward
+
+    def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
+        """One step without autograd: the new state and what ``bptt_backward`` needs of this step.
+
+        The default runs :meth:`step` and saves nothing; cells that support bptt override it.
+        """
+        return self.step(wx, state, p), ()
+
+    def bptt_backward(
+        self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
+    ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
+        """∂L/∂s_t → (∂L/∂wx_t, ∂L/∂s_{t-1} through this step, per-step deltas). Abstract."""
+        raise NotImplementedError(f"cell {self.name!r} has no analytic derivative; use engine='autograd'")
+
+    def bptt_weight_grads(
+        self, dwx: Tensor, deltas: tuple[Tensor, ...], state_prev: State, saved: tuple[Tensor, ...], p: Params
+    ) -> dict[str, Tensor]:
+        """Gradients of the parameters ``step`` uses, from all T steps at once (each (T, B, …)).
+
+        Return only the parameters the recurrence touches; what ``project`` touches, autograd adds.
+        The default is the common case: the recurrence multiplies h_{t-1} by ``weight_hh`` and the
+        gradient of that product is dwx, so ``dW_hh = Σ_t dwx_tᵀ h_{t-1}`` as one GEMM.
+        """
+        h_prev = state_prev[0]
+        return {"weight_hh": dwx.flatten(0, 1).T @ h_prev.flatten(0, 1)}

@@ -1,0 +1,253 @@
+"""``Recurrent``: any cell as a multilayer, optionally bidirectional ``nn.Module``.
+
+Stacking, directions, inter-layer dropout, residual connections, padded batches (``lengths`` or a
+``PackedSequence``) and initial states are handled here once, for every cell and every engine.
+
+Output layout of a bidirectional layer, per time step::
+
+    output[t] = [ forward h_t (H) | backward h_t (H) ]      (…, 2·H)
+    h_n       = [l0 forward, l0 backward, l1 forward, …]     (num_layers · 2, B, H)
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from .. import engines
+from ..cells import Cell, Params, State, get_cell_class
+
+StateInput = Tensor | tuple[Tensor, ...] | None
+
+
+class Recurrent(nn.Module):
+    r"""A stack of recurrent layers of any registered cell.
+
+    Args:
+        cell: a cell name (see :func:`rnnkit.cell_names`) or a subclass of :class:`rnnkit.cells.Cell`.
+        input_size: features I of the input.
+        hidden_size: features H of the hidden state.
+        num_layers: stacked layers; layer l > 0 reads layer l − 1's output.
+        bias: whether the cells have biases.
+        batch_first: inputs and outputs are (B, T, ·) instead of (T, B, ·). States stay (L·D, B, H).
+        dropout: dropout on every layer's output except the last (training mode only).
+        bidirectional: add a second direction that reads each sequence backwards.
+        residual: add each layer's input to its output where their sizes match (layers > 0).
+        engine: ``"auto"`` (fused where PyTorch has the exact kernel, else the best other engine),
+            ``"fused"`` or ``"autograd"``.
+        init: ``None`` (the cell's default: PyTorch's uniform ±1/√H for the standard cells),
+            ``"orthogonal"`` or ``"identity"``.
+        forget_bias: initial forget-gate bias for cells that have one (LSTM family).
+
+    Inputs: ``input, hx=None, lengths=None``
+        - input: (T, B, I), (B, T, I) with ``batch_first``, (T, I) unbatched, or a ``PackedSequence``.
+        - hx: initial state, (L·D, B, H); a tuple ``(h_0, c_0)`` for cells with a cell state.
+          Zeros when omitted.
+        - lengths: (B,) integers in [1, T]: sequence b is ``input[:lengths[b], b]``. Its state stops
+          there, later outputs are zero, and its backward direction starts there.
+
+    Outputs: ``output, h_n`` (or ``output, (h_n, c_n)``)
+        - output: (T, B, D·H) last layer's hidden states (a ``PackedSequence`` for packed input).
+        - h_n (, c_n): (L·D, B, H) final state of every layer and direction.
+
+    Example:
+        >>> layer = rnnkit.Recurrent("peephole_lstm", 10, 20, num_layers=2)
+        >>> output, (h_n, c_n) = layer(torch.randn(5, 3, 10))
+        >>> output.shape
+        torch.Size([5, 3, 20])
+    """
+
+    def __init__(
+        self,
+        cell: str | type[Cell],
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        residual: bool = False,
+        engine: str = "auto",
+        init: str | None = None,
+        forget_bias: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        cell_class = get_cell_class(cell)
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                f"dropout={dropout} has no effect with num_layers=1: it applies between layers",
+                stacklevel=2,
+            )
+        self.cell_name = cell_class.name
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.residual = residual
+        self.num_directions = 2 if bidirectional else 1
+        # One cell object per layer (layers differ in input size); directions share it.
+        self.cells: list[Cell] = [
+            cell_class(input_size if layer == 0 else hidden_size * self.num_directions, hidden_size, bias)
+            for layer in range(num_layers)
+        ]
+        engines.check_engine(engine, self.cells[0])
+        self.engine = engine
+        self.state_size = len(self.cells[0].state_names)
+        factory = {"device": device, "dtype": dtype}
+        for layer, layer_cell in enumerate(self.cells):
+            for direction in range(self.num_directions):
+                for name, shape in layer_cell.parameter_shapes().items():
+                    if bias or not layer_cell.is_bias(name):
+                        param = nn.Parameter(torch.empty(shape, **factory))
+                        self.register_parameter(self._parameter_name(name, layer, direction), param)
+        self.init = init
+        self.forget_bias = forget_bias
+        self.reset_parameters()
+
+    # ----------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _parameter_name(name: str, layer: int, direction: int) -> str:
+        return f"{name}_l{layer}{'_reverse' if direction else ''}"
+
+    def cell_params(self, layer: int, direction: int) -> Params:
+        """The parameters of one layer and direction, by the cell's own names (absent biases None).
+
+        Read afresh at every call, so ``torch.func.functional_call`` and weight-dropping wrappers
+        that substitute a parameter are seen by every engine.
+        """
+        names = self.cells[layer].parameter_shapes()
+        return Params({name: getattr(self, self._parameter_name(name, layer, direction), None) for name in names})
+
+    def reset_parameters(self) -> None:
+        """Initialise every parameter with the layer's ``init`` scheme and ``forget_bias``."""
+        for layer, layer_cell in enumerate(self.cells):
+            for direction in range(self.num_directions):
+                layer_cell.reset_parameters(self.cell_params(layer, direction), self.init, self.forget_bias)
+
+    def extra_repr(self) -> str:
+        text = f"{self.cell_name!r}, {self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            text += f", num_layers={self.num_layers}"
+        for name, default in [("bias", True), ("batch_first", False), ("dropout", 0.0),
+                              ("bidirectional", False), ("residual", False), ("engine", "auto"), ("init", None)]:
+            if getattr(self, name) != default:
+                text += f", {name}={getattr(self, name)!r}"
+        return text
+
+    # ----------------------------------------------------------------------------------------------
+
+    def forward(self, input: Tensor | PackedSequence, hx: StateInput = None, lengths: Tensor | None = None):
+        packed = isinstance(input, PackedSequence)
+        unbatched = False
+        if packed:
+            if lengths is not None:
+                raise ValueError("lengths must not be given with a PackedSequence input: it carries its own")
+            sorted_indices, unsorted_indices = input.sorted_indices, input.unsorted_indices
+            x, lengths = pad_packed_sequence(input)                       # (T, B, I), original order
+        else:
+            if not isinstance(input, Tensor):
+                raise TypeError(f"input must be a Tensor or a PackedSequence, got {type(input).__name__}")
+            if input.dim() == 2:
+                unbatched = True
+                x = input.unsqueeze(1)
+            elif input.dim() == 3:
+                x = input.transpose(0, 1) if self.batch_first else input
+            else:
+                raise ValueError(
+                    f"input must have 3 dimensions ({'B, T' if self.batch_first else 'T, B'}, input_size) "
+                    f"or 2 (T, input_size) unbatched; got shape {tuple(input.shape)}"
+                )
+        steps, batch = x.size(0), x.size(1)
+        if steps == 0:
+            raise ValueError("input is an empty sequence (T = 0); give at least one time step")
+        if x.size(-1) != self.input_size:
+            raise ValueError(
+                f"input has {x.size(-1)} features in its last dimension; "
+                f"this layer was built with input_size={self.input_size}"
+            )
+        if lengths is not None and not packed:
+            lengths = self._check_lengths(lengths, steps, batch)
+        states = self._initial_states(hx, batch, x, unbatched)
+
+        finals: list[State] = []
+        layer_input = x
+        for layer, layer_cell in enumerate(self.cells):
+            run_layer = engines.select(self.engine, layer_cell)
+            params = [self.cell_params(layer, d) for d in range(self.num_directions)]
+            layer_states = states[layer * self.num_directions : (layer + 1) * self.num_directions]
+            output, layer_finals = run_layer(layer_cell, layer_input, params, layer_states, lengths, self.training)
+            finals.extend(layer_finals)
+            if self.residual and layer > 0 and output.shape == layer_input.shape:
+                output = output + layer_input
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                output = nn.functional.dropout(output, self.dropout, training=True)
+            layer_input = output
+
+        state_out = tuple(torch.stack([final[k] for final in finals]) for k in range(self.state_size))
+        if packed:
+            output = pack_padded_sequence(
+                output.index_select(1, sorted_indices), lengths[sorted_indices], enforce_sorted=True
+            )
+            output = PackedSequence(output.data, output.batch_sizes, sorted_indices, unsorted_indices)
+        elif unbatched:
+            output = output.squeeze(1)
+            state_out = tuple(s.squeeze(1) for s in state_out)
+        elif self.batch_first:
+            output = output.transpose(0, 1)
+        return output, (state_out[0] if self.state_size == 1 else state_out)
+
+    # ----------------------------------------------------------------------------------------------
+
+    def _check_lengths(self, lengths: Tensor, steps: int, batch: int) -> Tensor:
+        if not isinstance(lengths, Tensor):
+            lengths = torch.as_tensor(lengths)
+        if lengths.dim() != 1 or lengths.numel() != batch:
+            raise ValueError(f"lengths must be a 1-D tensor of {batch} entries (one per sequence), "
+                             f"got shape {tuple(lengths.shape)}")
+        if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+            raise TypeError(f"lengths must hold integers, got dtype {lengths.dtype}")
+        low, high = int(lengths.min()), int(lengths.max())
+        if low < 1:
+            raise ValueError(f"lengths must be at least 1 (empty sequences cannot be run); got {low}")
+        if high > steps:
+            raise ValueError(f"lengths must be at most the input's T = {steps}; got {high}")
+        return lengths.to(torch.int64)
+
+    def _initial_states(self, hx: StateInput, batch: int, x: Tensor, unbatched: bool) -> list[State]:
+        """Split ``hx`` into one state tuple per layer and direction (zeros when ``hx`` is None)."""
+        count = self.num_layers * self.num_directions
+        if hx is None:
+            return [self.cells[0].initial_state(batch, x) for _ in range(count)]
+        tensors = (hx,) if isinstance(hx, Tensor) else tuple(hx)
+        names = "(h_0, c_0)" if self.state_size == 2 else "h_0"
+        if len(tensors) != self.state_size or not all(isinstance(t, Tensor) for t in tensors):
+            raise TypeError(
+                f"hx must be {'a tuple ' if self.state_size == 2 else 'a Tensor '}{names} for cell "
+                f"{self.cell_name!r}, got {type(hx).__name__} of {len(tensors)}"
+            )
+        expected = (count, batch, self.hidden_size)
+        checked = []
+        for name, tensor in zip(self.cells[0].state_names, tensors):
+            if unbatched and tensor.dim() == 2:
+                tensor = tensor.unsqueeze(1)
+            if tuple(tensor.shape) != expected:
+                raise ValueError(
+                    f"initial state {name}_0 must have shape (num_layers * num_directions, B, hidden_size) "
+                    f"= {expected}, got {tuple(tensor.shape)}"
+                )
+            checked.append(tensor.to(x.dtype))
+        return [tuple(t[index] for t in checked) for index in range(count)]
