@@ -49,3 +49,35 @@ class GRUCell(Cell):
             wh_n = wh_n + p.bias_hh[2 * hidden :]
         n = (wx[:, 2 * hidden :] + r * wh_n).tanh()
         return (n + z * (h_prev - n),)
+
+
+class ChoGRUCell(Cell):
+    r"""GRU as written by Cho et al. 2014 and the notes: reset applied *before* the recurrent product.
+
+        r_t = σ(W_r x_t + U_r h_{t-1} + b_r)
+        z_t = σ(W_z x_t + U_z h_{t-1} + b_z)
+        h̃_t = tanh(W x_t + U (r_t ⊙ h_{t-1}) + b)
+        h_t = (1 − z_t) ⊙ h_{t-1} + z_t ⊙ h̃_t
+
+    The interpolation follows the notes (z chooses the new content); Cho et al. write the mirror image
+    h_t = z ⊙ h_{t-1} + (1 − z) ⊙ h̃, the same family with z's sign flipped. Parameters keep
+    ``torch.nn.GRU``'s layout (blocks r, z, n); since nothing multiplies a bias by r here, both biases
+    fold into the input projection. The price of the paper's form: U_r, U_z multiply h_{t-1} and U
+    multiplies r ⊙ h_{t-1}, two recurrent products per step instead of one.
+    """
+
+    name = "gru_cho"
+    summary = "h̃ = tanh(W x + U(r⊙h) + b), h = (1−z)⊙h + z⊙h̃  (Cho et al. 2014, the notes)"
+    gates = 3
+
+    def project(self, x: Tensor, p: Params) -> Tensor:
+        bias = p.bias_ih + p.bias_hh if p.bias_ih is not None else None
+        return F.linear(x, p.weight_ih, bias)
+
+    def step(self, wx: Tensor, state: State, p: Params) -> State:
+        (h_prev,) = state
+        hidden = self.hidden_size
+        u_rz, u_n = p.weight_hh[: 2 * hidden], p.weight_hh[2 * hidden :]
+        r, z = (wx[:, : 2 * hidden] + h_prev @ u_rz.T).sigmoid().chunk(2, dim=-1)
+        h_tilde = (wx[:, 2 * hidden :] + (r * h_prev) @ u_n.T).tanh()
+        return (h_prev + z * (h_tilde - h_prev),)
