@@ -19,11 +19,16 @@ def engine_names() -> list[str]:
     return ["auto", *ENGINES]
 
 
+def can_run(engine: str, cell: Cell) -> bool:
+    """Whether ``engine`` (not ``auto``) can run ``cell``."""
+    return engine != "fused" or fused.supports(cell)
+
+
 def check_engine(engine: str, cell: Cell) -> None:
     """Raise a clear error if ``engine`` is unknown or cannot run ``cell``."""
     if engine not in engine_names():
         raise ValueError(f"unknown engine {engine!r}; choose one of: {', '.join(engine_names())}")
-    if engine == "fused" and not fused.supports(cell):
+    if engine != "auto" and not can_run(engine, cell):
         raise ValueError(
             f"engine='fused' runs only the cells PyTorch implements (rnn_tanh, rnn_relu, irnn, lstm, gru); "
             f"cell {cell.name!r} needs engine='auto' or 'autograd'"

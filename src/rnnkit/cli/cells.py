@@ -1,0 +1,53 @@
+"""``rnnkit cells``: every registered cell with its one-line equations and the engines that run it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .. import engines
+from ..cells import cell_names, get_cell_class
+
+EXAMPLES = """examples:
+  rnnkit cells            a table: name, engines, equations
+  rnnkit cells --json     the same as a JSON list
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "cells",
+        help="list every cell with its equations",
+        description="List every registered recurrent cell, the engines that can run it, and its equations.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    parser.set_defaults(func=run)
+
+
+def describe() -> list[dict]:
+    """One record per cell: name, state, engines and summary."""
+    records = []
+    for name in cell_names():
+        cls = get_cell_class(name)
+        probe = cls(1, 1)
+        records.append({
+            "name": name,
+            "state": ", ".join(cls.state_names),
+            "engines": [e for e in engines.engine_names()[1:] if engines.can_run(e, probe)],
+            "summary": cls.summary,
+        })
+    return records
+
+
+def run(args: argparse.Namespace) -> int:
+    records = describe()
+    if args.json:
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+        return 0
+    width = max(len(r["name"]) for r in records)
+    engine_width = max(len(",".join(r["engines"])) for r in records)
+    for record in records:
+        print(f"{record['name']:<{width}}  {','.join(record['engines']):<{engine_width}}  {record['summary']}")
+    return 0

@@ -1,0 +1,44 @@
+"""Entry point of the ``rnnkit`` command: builds the parser from every command module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import __version__
+from . import cells
+
+# Each command module has ``register(subparsers)``, which adds its parser and sets ``func``.
+COMMANDS = [cells]
+
+EPILOG = """examples:
+  rnnkit cells                      list every cell with its equations
+  rnnkit --version
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnnkit",
+        description="Recurrent neural networks on PyTorch: cells, training, sampling, diagnostics.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
