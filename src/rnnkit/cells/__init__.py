@@ -6,6 +6,7 @@ from .base import Cell, Params, State
 from .elman import IRNNCell, ReLURNNCell, TanhRNNCell
 from .gru import ChoGRUCell, GRUCell
 from .lstm import LSTMCell
+from .peephole import PeepholeLSTMCell
 
 _REGISTRY: dict[str, type[Cell]] = {}
 
@@ -38,7 +39,7 @@ def get_cell_class(cell: str | type[Cell]) -> type[Cell]:
     raise TypeError(f"cell must be a cell name or a subclass of rnnkit.cells.Cell, got {cell!r}")
 
 
-for _cls in (TanhRNNCell, ReLURNNCell, IRNNCell, LSTMCell, GRUCell, ChoGRUCell):
+for _cls in (TanhRNNCell, ReLURNNCell, IRNNCell, LSTMCell, GRUCell, ChoGRUCell, PeepholeLSTMCell):
     register_cell(_cls)
 
 __all__ = ["Cell", "Params", "State", "cell_names", "get_cell_class", "register_cell"]
