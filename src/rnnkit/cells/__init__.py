@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from .base import Cell, Params, State
 from .elman import IRNNCell, ReLURNNCell, TanhRNNCell
+from .greff import (
+    CoupledLSTMCell,
+    NoForgetGateLSTMCell,
+    NoInputActivationLSTMCell,
+    NoInputGateLSTMCell,
+    NoOutputActivationLSTMCell,
+    NoOutputGateLSTMCell,
+)
 from .gru import ChoGRUCell, GRUCell
 from .lstm import LSTMCell
 from .peephole import PeepholeLSTMCell
@@ -39,7 +47,11 @@ def get_cell_class(cell: str | type[Cell]) -> type[Cell]:
     raise TypeError(f"cell must be a cell name or a subclass of rnnkit.cells.Cell, got {cell!r}")
 
 
-for _cls in (TanhRNNCell, ReLURNNCell, IRNNCell, LSTMCell, GRUCell, ChoGRUCell, PeepholeLSTMCell):
+for _cls in (
+    TanhRNNCell, ReLURNNCell, IRNNCell, LSTMCell, GRUCell, ChoGRUCell,
+    PeepholeLSTMCell, CoupledLSTMCell, NoInputGateLSTMCell, NoForgetGateLSTMCell, NoOutputGateLSTMCell,
+    NoInputActivationLSTMCell, NoOutputActivationLSTMCell,
+):
     register_cell(_cls)
 
 __all__ = ["Cell", "Params", "State", "cell_names", "get_cell_class", "register_cell"]
