@@ -5,12 +5,21 @@ Elman 1990, "Finding Structure in Time"; the notes' vanilla RNN:
     h_t = φ(W_xh x_t + b_xh + W_hh h_{t-1} + b_hh),    φ = tanh or ReLU
 
 Parameters and their layout are ``torch.nn.RNN``'s (one gate block: G = 1).
+
+Backward through time (the notes' BPTT for the vanilla RNN). With a_t = wx_t + W_hh h_{t-1} the
+pre-activation and dh = ∂L/∂h_t (from the output h_t and from step t+1):
+
+    δ_t = ∂L/∂a_t = dh ⊙ φ'(a_t)        tanh: 1 − h_t²;  ReLU: 1 where h_t > 0, else 0
+    ∂L/∂wx_t = δ_t,    ∂L/∂h_{t-1} = δ_t W_hh,    ∂L/∂W_hh = Σ_t δ_tᵀ h_{t-1}
+
+φ' is written with h_t, not a_t, so h_t (already kept as the state) is all a step saves.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+import torch
 from torch import Tensor
 from torch.nn import functional as F
 
@@ -28,7 +37,6 @@ class ElmanCell(Cell):
         return F.linear(x, p.weight_ih, bias)
 
 
-
 class TanhRNNCell(ElmanCell):
     r"""Elman cell with tanh: ``h_t = tanh(W_xh x_t + W_hh h_{t-1} + b)``."""
 
@@ -39,6 +47,21 @@ class TanhRNNCell(ElmanCell):
     def step(self, wx: Tensor, state: State, p: Params) -> State:
         (h_prev,) = state
         return ((wx + h_prev @ p.weight_hh.T).tanh(),)
+
+    def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
+        (h_prev,) = state
+        h = torch.addmm(wx, h_prev, p.weight_hh.T).tanh_()               # (B, H)
+        # h_t is the new state and all the backward needs: saved as the same tensor, stored once.
+        return (h,), (h,)
+
+    def bptt_backward(
+        self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
+    ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
+        (dh,), (h,) = d_state, saved
+        # Elman: h_t = tanh(a_t), so δ_t = ∂L/∂a_t = dh ⊙ (1 − h_t²) = dh − (dh ⊙ h_t) ⊙ h_t.
+        delta = torch.addcmul(dh, dh * h, h, value=-1)                  # (B, H)
+        # a_t sees h_{t-1} only through W_hh; dW_hh is the base class's one GEMM over all steps.
+        return delta, (delta @ p.weight_hh,), ()
 
 
 class ReLURNNCell(ElmanCell):
@@ -51,6 +74,19 @@ class ReLURNNCell(ElmanCell):
     def step(self, wx: Tensor, state: State, p: Params) -> State:
         (h_prev,) = state
         return ((wx + h_prev @ p.weight_hh.T).relu(),)
+
+    def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
+        (h_prev,) = state
+        h = torch.addmm(wx, h_prev, p.weight_hh.T).relu_()               # (B, H)
+        return (h,), (h,)
+
+    def bptt_backward(
+        self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
+    ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
+        (dh,), (h,) = d_state, saved
+        # h_t = max(0, a_t): δ_t = dh where the unit is active (h_t > 0 ⇔ a_t > 0), else 0.
+        delta = torch.where(h > 0, dh, 0.0)                             # (B, H)
+        return delta, (delta @ p.weight_hh,), ()
 
 
 class IRNNCell(ReLURNNCell):

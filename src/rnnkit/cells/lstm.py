@@ -11,10 +11,22 @@ equations in PyTorch's gate order i, f, g, o:
     h_t = o_t ⊙ tanh(c_t)
 
 Parameters and layout are ``torch.nn.LSTM``'s: weight_ih (4H, I), weight_hh (4H, H), two biases.
+
+Backward through time. With a_* the gate pre-activations (a = wx_t + W_hh h_{t-1}, so ∂L/∂wx_t =
+∂L/∂a), dh = ∂L/∂h_t and dc = ∂L/∂c_t from step t+1, and σ' = σ(1 − σ), tanh' = 1 − tanh²:
+
+    ∂L/∂a_o = dh ⊙ tanh(c_t) ⊙ o(1 − o)
+    ∂L/∂c_t = dc + dh ⊙ o ⊙ (1 − tanh²(c_t))             (from the future and through h_t)
+    ∂L/∂a_i = ∂L/∂c_t ⊙ g ⊙ i(1 − i)
+    ∂L/∂a_f = ∂L/∂c_t ⊙ c_{t-1} ⊙ f(1 − f)
+    ∂L/∂a_g = ∂L/∂c_t ⊙ i ⊙ (1 − g²)
+    ∂L/∂c_{t-1} = ∂L/∂c_t ⊙ f                             (the constant error carousel)
+    ∂L/∂h_{t-1} = ∂L/∂a W_hh,      ∂L/∂W_hh = Σ_t ∂L/∂a_tᵀ h_{t-1}
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 from torch.nn import functional as F
 
@@ -47,3 +59,46 @@ class LSTMCell(LSTMFamilyCell):
         i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
         c = f * c_prev + i * g
         return o * c.tanh(), c
+
+    def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
+        h_prev, c_prev = state
+        hidden = self.hidden_size
+        gates = torch.addmm(wx, h_prev, p.weight_hh.T)                     # (B, 4H) pre-activations
+        # Activated in place: the saved gates replace their pre-activations (σ' and tanh' need only
+        # the activated values).
+        gates[:, : 2 * hidden].sigmoid_()
+        gates[:, 2 * hidden : 3 * hidden].tanh_()
+        gates[:, 3 * hidden :].sigmoid_()
+        i, f, g, o = gates.chunk(4, dim=1)
+        c = torch.addcmul(f * c_prev, i, g)                                # (B, H)
+        # c_t is the new state: saving that same tensor costs nothing; tanh(c_t) is recomputed in
+        # the backward rather than stored (one elementwise op per step for T·B·H less memory).
+        return (o * c.tanh(), c), (gates, c)
+
+    def bptt_backward(
+        self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
+    ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
+        dh, dc = d_state
+        gates, c = saved
+        c_prev = state_prev[1]
+        i, f, g, o = gates.chunk(4, dim=1)
+        tanh_c = c.tanh()                                                  # (B, H)
+        da = torch.empty_like(gates)                                       # (B, 4H): ∂L/∂a_i,f,g,o
+        da_i, da_f, da_g, da_o = da.chunk(4, dim=1)
+        # h_t = o ⊙ tanh(c_t). With q = dh ⊙ o and u = q ⊙ tanh(c_t) (= dh ⊙ h_t):
+        # ∂L/∂a_o = u ⊙ (1 − o), and c_t gains q ⊙ (1 − tanh²c_t) = q − u ⊙ tanh(c_t).
+        q = dh * o
+        u = q * tanh_c
+        torch.addcmul(u, u, o, value=-1, out=da_o)
+        dc = (dc + q).addcmul_(u, tanh_c, value=-1)                        # ∂L/∂c_t, (B, H)
+        # c_t = f ⊙ c_{t-1} + i ⊙ g. With v = ∂L/∂c_t ⊙ i ⊙ g:
+        # ∂L/∂a_i = v ⊙ (1 − i), ∂L/∂a_g = ∂L/∂c_t ⊙ i − v ⊙ g.
+        torch.mul(dc, i, out=da_g)
+        v = da_g * g
+        torch.addcmul(v, v, i, value=-1, out=da_i)
+        da_g.addcmul_(v, g, value=-1)
+        # ∂L/∂a_f = w − w ⊙ f with w = ∂L/∂c_t ⊙ c_{t-1} ⊙ f.
+        torch.mul(dc, c_prev, out=da_f).mul_(f)
+        da_f.addcmul_(da_f, f, value=-1)
+        dh_prev = da @ p.weight_hh                                         # (B, 4H) @ (4H, H)
+        return da, (dh_prev, dc.mul_(f)), ()
