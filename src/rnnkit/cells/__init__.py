@@ -14,6 +14,7 @@ from .greff import (
 )
 from .gru import ChoGRUCell, GRUCell
 from .lstm import LSTMCell
+from .mut import MUT1Cell, MUT2Cell, MUT3Cell
 from .peephole import PeepholeLSTMCell
 
 _REGISTRY: dict[str, type[Cell]] = {}
@@ -50,7 +51,7 @@ def get_cell_class(cell: str | type[Cell]) -> type[Cell]:
 for _cls in (
     TanhRNNCell, ReLURNNCell, IRNNCell, LSTMCell, GRUCell, ChoGRUCell,
     PeepholeLSTMCell, CoupledLSTMCell, NoInputGateLSTMCell, NoForgetGateLSTMCell, NoOutputGateLSTMCell,
-    NoInputActivationLSTMCell, NoOutputActivationLSTMCell,
+    NoInputActivationLSTMCell, NoOutputActivationLSTMCell, MUT1Cell, MUT2Cell, MUT3Cell,
 ):
     register_cell(_cls)
 
