@@ -1,7 +1,12 @@
 """Engines: how a sequence runs through a cell. Chosen per call; ``auto`` picks the fastest exact one.
 
 - ``autograd``: the plain per-step loop under autograd, the reference (any cell).
+- ``bptt``: the project's own forward loop and hand-derived backward through time (cells that give
+  their analytic derivative: ``Cell.supports_bptt``).
 - ``fused``: PyTorch's cuDNN/oneDNN kernels (the cells PyTorch implements exactly).
+
+``auto`` = fused where PyTorch has the exact kernel, else bptt where the cell supports it, else
+autograd (so a user-defined cell that writes only ``step`` runs on autograd).
 """
 
 from __future__ import annotations
@@ -9,9 +14,9 @@ from __future__ import annotations
 from typing import Callable
 
 from ..cells import Cell
-from . import autograd, fused
+from . import autograd, bptt, fused
 
-ENGINES: dict[str, Callable] = {"autograd": autograd.run_layer, "fused": fused.run_layer}
+ENGINES: dict[str, Callable] = {"autograd": autograd.run_layer, "bptt": bptt.run_layer, "fused": fused.run_layer}
 
 
 def engine_names() -> list[str]:
@@ -21,22 +26,39 @@ def engine_names() -> list[str]:
 
 def can_run(engine: str, cell: Cell) -> bool:
     """Whether ``engine`` (not ``auto``) can run ``cell``."""
-    return engine != "fused" or fused.supports(cell)
+    if engine == "fused":
+        return fused.supports(cell)
+    if engine == "bptt":
+        return cell.supports_bptt
+    return True
 
 
 def check_engine(engine: str, cell: Cell) -> None:
     """Raise a clear error if ``engine`` is unknown or cannot run ``cell``."""
     if engine not in engine_names():
         raise ValueError(f"unknown engine {engine!r}; choose one of: {', '.join(engine_names())}")
-    if engine != "auto" and not can_run(engine, cell):
+    if engine == "auto" or can_run(engine, cell):
+        return
+    if engine == "fused":
         raise ValueError(
             f"engine='fused' runs only the cells PyTorch implements (rnn_tanh, rnn_relu, irnn, lstm, gru); "
             f"cell {cell.name!r} needs engine='auto' or 'autograd'"
         )
+    raise ValueError(
+        f"engine='bptt' needs the cell's analytic derivative (bptt_forward, bptt_backward); "
+        f"cell {cell.name!r} defines only its step: use engine='autograd' (or 'auto')"
+    )
+
+
+def resolve(engine: str, cell: Cell) -> str:
+    """The engine that runs ``cell``: ``engine`` itself, or for ``auto`` fused, else bptt, else autograd."""
+    if engine != "auto":
+        return engine
+    if fused.supports(cell):
+        return "fused"
+    return "bptt" if cell.supports_bptt else "autograd"
 
 
 def select(engine: str, cell: Cell) -> Callable:
-    """The ``run_layer`` function for ``engine`` (``auto``: fused where exact, else autograd)."""
-    if engine == "auto":
-        engine = "fused" if fused.supports(cell) else "autograd"
-    return ENGINES[engine]
+    """The ``run_layer`` function for ``engine`` (``auto``: see :func:`resolve`)."""
+    return ENGINES[resolve(engine, cell)]

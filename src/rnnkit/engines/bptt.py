@@ -1,0 +1,191 @@
+"""The bptt engine: a forward loop without a graph and the cells' hand-derived backward through time.
+
+For one layer and direction, :class:`Recurrence` is a ``torch.autograd.Function`` whose input is
+``wx = cell.project(x)`` (T, B, G·H), computed outside it under autograd so that the projection's
+gradient stays one GEMM done by autograd, plus the initial state and the cell's parameters::
+
+    forward   s_t, saved_t = cell.bptt_forward(wx_t, s_{t-1})        t = 1 … T, no graph
+              kept: S[k] = s_0 … s_T (T+1, B, H) per state tensor, saved_t stacked into (T, B, …)
+              output h_1 … h_T is the view S[0][1:], h_n (c_n) the view S[k][T]
+    backward  dwx_t, ds_{t-1}, deltas_t = cell.bptt_backward(ds_t, saved_t, s_{t-1})   t = T … 1
+              ds_t = ∂L/∂s_t, from the output h_t, from step t+1, and at t = T from h_n (c_n)
+    weights   cell.bptt_weight_grads(dwx, deltas, S[:-1], saved): large GEMMs over all T·B rows
+
+A saved tensor that *is* one of the new state tensors (Elman's h_t, the LSTM's c_t) is not stored
+twice: it is read from the state buffer. Padded steps (``lengths``) carry state and gradient through
+unchanged; their rows get a zero ∂L/∂s before the cell's backward, so they add nothing to dwx or the
+weight gradients (the cell's backward is linear in ∂L/∂s). With no gradient to compute (under
+``torch.no_grad()`` or when nothing requires one), a plain loop of ``cell.step`` keeps no buffers.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.autograd.function import FunctionCtx, once_differentiable
+
+from ..cells import Cell, Params, State
+from .sequences import padding_mask, reverse_padded
+
+
+class Recurrence(torch.autograd.Function):
+    """One layer and direction of the recurrence, with the cell's analytic backward.
+
+    ``apply(cell, names, mask, num_states, wx, *states, *weights)`` → ``(output, *final_state)``:
+    ``names`` lists the cell's parameters (absent biases as ``None`` entries are left out of
+    ``weights`` and reappear as ``None`` in the cell's :class:`Params`), ``mask`` is the (T, B, 1)
+    padding mask or ``None``.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: FunctionCtx,
+        cell: Cell,
+        names: tuple[tuple[str, bool], ...],
+        mask: Tensor | None,
+        num_states: int,
+        wx: Tensor,
+        *tensors: Tensor,
+    ) -> tuple[Tensor, ...]:
+        """The forward loop t = 1 … T without a graph, keeping what the backward needs."""
+        states, weights = tensors[:num_states], tensors[num_states:]
+        p = _params(names, weights)
+        steps = wx.size(0)
+        # S[k] = s_0 … s_T of state tensor k, (T+1, B, H).
+        buffers = [wx.new_empty(steps + 1, *s.shape) for s in states]
+        for buffer, s in zip(buffers, states):
+            buffer[0].copy_(s)
+        saved_buffers: list[Tensor | None] = []    # (T, B, …) per saved tensor; None: read from S
+        aliases: list[int | None] = []             # which state tensor a saved tensor is, if any
+        for t in range(steps):
+            new, saved = cell.bptt_forward(wx[t], tuple(b[t] for b in buffers), p)
+            if t == 0:
+                aliases = [_alias(tensor, new) for tensor in saved]
+                saved_buffers = [
+                    None if alias is not None else tensor.new_empty(steps, *tensor.shape)
+                    for tensor, alias in zip(saved, aliases)
+                ]
+            for buffer, s in zip(buffers, new):
+                if mask is None:
+                    buffer[t + 1].copy_(s)
+                else:
+                    # Past a sequence's end its state is carried through unchanged.
+                    torch.where(mask[t], s, buffer[t], out=buffer[t + 1])
+            for buffer, tensor in zip(saved_buffers, saved):
+                if buffer is not None:
+                    buffer[t].copy_(tensor)
+
+        ctx.set_materialize_grads(False)
+        ctx.cell, ctx.names, ctx.num_states, ctx.aliases = cell, names, num_states, aliases
+        ctx.wx_shape = wx.shape
+        own = [buffer for buffer in saved_buffers if buffer is not None]
+        ctx.num_own = len(own)
+        ctx.save_for_backward(mask, *buffers, *own, *weights)
+        output = buffers[0][1:]                                            # (T, B, H), a view
+        if mask is not None:
+            output = output.masked_fill(~mask, 0.0)
+        return (output, *(buffer[steps] for buffer in buffers))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: FunctionCtx, grad_output: Tensor | None, *grad_final: Tensor | None) -> tuple[Tensor | None, ...]:
+        """The backward loop t = T … 1, then the weight gradients once."""
+        cell, num_states = ctx.cell, ctx.num_states
+        mask, *rest = ctx.saved_tensors
+        buffers, own, weights = rest[:num_states], rest[num_states : num_states + ctx.num_own], rest[num_states + ctx.num_own :]
+        p = _params(ctx.names, weights)
+        own_iter = iter(own)
+        saved = [buffers[a][1:] if a is not None else next(own_iter) for a in ctx.aliases]
+        steps = ctx.wx_shape[0]
+        like = buffers[0]
+        keep = None if mask is None else mask.to(like.dtype)               # (T, B, 1): 1 inside, 0 padding
+        if grad_output is not None and keep is not None:
+            grad_output = grad_output * keep                               # padded outputs are constants
+        # ds = ∂L/∂s_t, starting from what reached h_n (c_n).
+        d_state = [g if g is not None else b.new_zeros(b.shape[1:]) for g, b in zip(grad_final, buffers)]
+        dwx = like.new_empty(ctx.wx_shape)                                 # (T, B, G·H)
+        delta_buffers: list[Tensor] = []
+        for t in range(steps - 1, -1, -1):
+            if grad_output is not None:
+                d_state[0] = d_state[0] + grad_output[t]
+            d_in = d_state if keep is None else [d * keep[t] for d in d_state]
+            dwx_t, d_prev, deltas = cell.bptt_backward(
+                tuple(d_in), tuple(s[t] for s in saved), tuple(b[t] for b in buffers), p
+            )
+            dwx[t].copy_(dwx_t)
+            if t == steps - 1:
+                delta_buffers = [delta.new_empty(steps, *delta.shape) for delta in deltas]
+            for buffer, delta in zip(delta_buffers, deltas):
+                buffer[t].copy_(delta)
+            if keep is None:
+                d_state = list(d_prev)
+            else:
+                # Padded rows hand their gradient to the step before unchanged.
+                d_state = [torch.addcmul(dp, d, 1 - keep[t]) for dp, d in zip(d_prev, d_state)]
+
+        weight_needs = ctx.needs_input_grad[5 + num_states :]
+        grad_weights: list[Tensor | None] = [None] * len(weights)
+        if any(weight_needs):
+            grads = cell.bptt_weight_grads(dwx, tuple(delta_buffers), tuple(b[:-1] for b in buffers), tuple(saved), p)
+            present = [name for name, is_present in ctx.names if is_present]
+            grad_weights = [grads.get(name) if need else None for name, need in zip(present, weight_needs)]
+        state_needs = ctx.needs_input_grad[5 : 5 + num_states]
+        grad_states = [d if need else None for d, need in zip(d_state, state_needs)]
+        return (None, None, None, None, dwx, *grad_states, *grad_weights)
+
+
+def _params(names: tuple[tuple[str, bool], ...], weights: tuple[Tensor, ...]) -> Params:
+    """The cell's Params from its names (with presence flags) and the present tensors in order."""
+    tensors = iter(weights)
+    return Params({name: next(tensors) if present else None for name, present in names})
+
+
+def _alias(tensor: Tensor, new_state: State) -> int | None:
+    """The index of the new state tensor that ``tensor`` is, or None."""
+    return next((k for k, s in enumerate(new_state) if s is tensor), None)
+
+
+def run_direction(cell: Cell, x: Tensor, p: Params, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+    """Run one direction over ``x`` (T, B, I) from ``state``; returns outputs (T, B, H) and final state."""
+    wx = cell.project(x, p)                                                 # (T, B, G·H), one GEMM
+    mask = None if lengths is None else padding_mask(lengths, x.size(0), x)
+    weights = [tensor for tensor in p.values() if tensor is not None]
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (wx, *state, *weights))
+    if not needs_grad:
+        return _run_without_grad(cell, wx, p, state, mask)
+    names = tuple((name, tensor is not None) for name, tensor in p.items())
+    output, *final = Recurrence.apply(cell, names, mask, len(state), wx, *state, *weights)
+    return output, tuple(final)
+
+
+def _run_without_grad(cell: Cell, wx: Tensor, p: Params, state: State, mask: Tensor | None) -> tuple[Tensor, State]:
+    """The plain forward loop: nothing is kept for a backward."""
+    output = wx.new_empty(wx.size(0), wx.size(1), cell.hidden_size)         # (T, B, H)
+    with torch.no_grad():
+        for t in range(wx.size(0)):
+            new = cell.step(wx[t], state, p)
+            if mask is not None:
+                new = tuple(torch.where(mask[t], n, s) for n, s in zip(new, state))
+            state = new
+            output[t] = state[0]
+        if mask is not None:
+            output.masked_fill_(~mask, 0.0)
+    return output, state
+
+
+def run_layer(
+    cell: Cell,
+    x: Tensor,
+    params: list[Params],
+    states: list[State],
+    lengths: Tensor | None,
+    training: bool,
+) -> tuple[Tensor, list[State]]:
+    """One layer, every direction: direction 1 (if any) reads each sequence backwards."""
+    outputs, finals = [], []
+    for direction, (p, state) in enumerate(zip(params, states)):
+        inputs = reverse_padded(x, lengths) if direction else x
+        output, final = run_direction(cell, inputs, p, state, lengths)
+        outputs.append(reverse_padded(output, lengths) if direction else output)
+        finals.append(final)
+    return torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0], finals
