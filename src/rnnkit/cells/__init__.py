@@ -13,6 +13,7 @@ from .greff import (
     NoOutputGateLSTMCell,
 )
 from .gru import ChoGRUCell, GRUCell
+from .layernorm import LayerNormGRUCell, LayerNormLSTMCell
 from .lstm import LSTMCell
 from .mut import MUT1Cell, MUT2Cell, MUT3Cell
 from .peephole import PeepholeLSTMCell
@@ -52,6 +53,7 @@ for _cls in (
     TanhRNNCell, ReLURNNCell, IRNNCell, LSTMCell, GRUCell, ChoGRUCell,
     PeepholeLSTMCell, CoupledLSTMCell, NoInputGateLSTMCell, NoForgetGateLSTMCell, NoOutputGateLSTMCell,
     NoInputActivationLSTMCell, NoOutputActivationLSTMCell, MUT1Cell, MUT2Cell, MUT3Cell,
+    LayerNormLSTMCell, LayerNormGRUCell,
 ):
     register_cell(_cls)
 

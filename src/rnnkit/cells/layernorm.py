@@ -1,0 +1,258 @@
+r"""Layer-normalised LSTM and GRU.
+
+Ba, Kiros & Hinton 2016, "Layer Normalization", section 3.1 and appendix: the summed inputs of a
+recurrent layer are normalised over the hidden units at every time step,
+
+    LN(a; α, β) = α ⊙ (a − μ) / σ + β,     μ = mean(a),  σ = √(var(a) + ε)  over a's units,  ε = 1e-5
+
+with the input and the recurrent pre-activations normalised *separately*, each over its whole gate
+vector (all G·H units at once, as in the paper), each with its own gain α and bias β. The paper's
+extra bias b is the same constant as the two β, so it is not repeated here.
+
+Parameters: weight_ih (G·H, I) and weight_hh (G·H, H) as in ``torch.nn``; the LN of W_x x has gain
+``gain_ih`` and bias ``bias_ih``, the LN of W_h h has ``gain_hh`` and ``bias_hh`` (each (G·H)); the
+LSTM's LN of the cell has ``gain_c`` and ``bias_c`` (H). Gains start at one and LN biases at zero
+under every init scheme; ``bias=False`` removes the LN biases and keeps the gains. LN(W_x x) depends
+on x alone, so ``project`` computes it for all time steps at once.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from .base import Cell, Params, State
+
+EPS = 1e-5
+
+
+def _normalize(a: Tensor) -> tuple[Tensor, Tensor]:
+    """â = (a − μ)/σ over the last dimension, and 1/σ (…, 1)."""
+    var, mean = torch.var_mean(a, dim=-1, keepdim=True, correction=0)
+    rstd = (var + EPS).rsqrt_()
+    return (a - mean).mul_(rstd), rstd
+
+
+def _normalize_backward(d_hat: Tensor, hat: Tensor, rstd: Tensor) -> Tensor:
+    """∂L/∂a from ∂L/∂â for â = (a − μ)/σ: (∂L/∂â − mean(∂L/∂â) − â ⊙ mean(∂L/∂â ⊙ â)) / σ."""
+    mean_d = d_hat.mean(-1, keepdim=True)
+    mean_d_hat = (d_hat * hat).mean(-1, keepdim=True)
+    return (d_hat - mean_d).sub_(hat * mean_d_hat).mul_(rstd)
+
+
+def _gain_bias_grads(name: str, d_out: Tensor, hat: Tensor, p: Params) -> dict[str, Tensor]:
+    """∂L/∂α = Σ ∂L/∂y ⊙ â and ∂L/∂β = Σ ∂L/∂y over all steps and sequences (each (T, B, n))."""
+    grads = {f"gain_{name}": (d_out * hat).sum((0, 1))}
+    if p[f"bias_{name}"] is not None:
+        grads[f"bias_{name}"] = d_out.sum((0, 1))
+    return grads
+
+
+class LayerNormCell(Cell):
+    """What the LN cells share: the parameters, their initialisation, and LN(W_x x) in ``project``."""
+
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        width = self.gates * self.hidden_size
+        return {
+            "weight_ih": (width, self.input_size),
+            "weight_hh": (width, self.hidden_size),
+            "gain_ih": (width,),
+            "bias_ih": (width,),
+            "gain_hh": (width,),
+            "bias_hh": (width,),
+        }
+
+    def _is_gain(self, name: str) -> bool:
+        return name.startswith("gain")
+
+    def reset_parameters(self, p: Params, init: str | None = None, forget_bias: float | None = None) -> None:
+        """The weights by ``init`` (see :meth:`Cell.reset_parameters`); gains one and LN biases zero always."""
+        matrices = Params({name: t for name, t in p.items() if name.startswith("weight")})
+        vectors = Params({name: t for name, t in p.items() if name not in matrices})
+        super().reset_parameters(matrices, init)
+        # The named schemes set every vector as LN needs (gains one, biases zero); PyTorch's uniform
+        # default must not randomise them, so the vectors always take that path, forget bias included.
+        super().reset_parameters(vectors, "orthogonal", forget_bias)
+
+    def project(self, x: Tensor, p: Params) -> Tensor:
+        wx = F.linear(x, p.weight_ih)                                      # (T, B, G·H)
+        return F.layer_norm(wx, wx.shape[-1:], p.gain_ih, p.bias_ih, EPS)
+
+
+class LayerNormLSTMCell(LayerNormCell):
+    r"""Layer-normalised LSTM, Ba et al. 2016, eq. (20)–(22), in PyTorch's gate order i, f, g, o.
+
+        (a_i, a_f, a_g, a_o) = LN(W_x x_t; α_x, β_x) + LN(W_h h_{t-1}; α_h, β_h)
+        i_t, f_t, o_t = σ(a_i), σ(a_f), σ(a_o);   g_t = tanh(a_g)
+        c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+        h_t = o_t ⊙ tanh(LN(c_t; α_c, β_c))
+
+    The paper writes the blocks f, i, o, g; LN over the whole 4H vector does not depend on the order.
+    Parameters: see the module docstring (G = 4); ``forget_bias`` sets β_x's forget block.
+    """
+
+    name = "ln_lstm"
+    summary = "a = LN(W_x x) + LN(W_h h), c = f⊙c + i⊙g, h = o⊙tanh(LN(c))  (Ba et al. 2016)"
+    gates = 4
+    state_names = ("h", "c")
+    forget_gate = 1
+
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {**super().parameter_shapes(), "gain_c": (self.hidden_size,), "bias_c": (self.hidden_size,)}
+
+    def step(self, wx: Tensor, state: State, p: Params) -> State:
+        h_prev, c_prev = state
+        wh = h_prev @ p.weight_hh.T
+        a = wx + F.layer_norm(wh, wh.shape[-1:], p.gain_hh, p.bias_hh, EPS)
+        i, f, g, o = a.chunk(4, dim=-1)
+        i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+        c = f * c_prev + i * g
+        return o * F.layer_norm(c, c.shape[-1:], p.gain_c, p.bias_c, EPS).tanh(), c
+
+    # ----------------------------------------------------------------------------------------------
+    # Backward through time.
+    #
+    # Saved per step: activated gates (B, 4H); Ŵh = normalised W_h h_{t-1} (B, 4H) and its 1/σ (B, 1);
+    # ĉ = normalised c_t (B, H) and its 1/σ (B, 1); tanh(LN(c_t)) (B, H).
+    # With dh = ∂L/∂h_t, dc = ∂L/∂c_t from the future, ℓ = LN(c_t), a the gate pre-activations:
+    #   ∂L/∂a_o = dh ⊙ tanh(ℓ) ⊙ o(1 − o)
+    #   ∂L/∂ℓ = dh ⊙ o ⊙ (1 − tanh²ℓ)                                   (a delta: gives α_c, β_c)
+    #   ∂L/∂c_t = dc + LN'ᵀ(α_c ⊙ ∂L/∂ℓ)                                 (_normalize_backward)
+    #   ∂L/∂a_i, ∂L/∂a_f, ∂L/∂a_g, ∂L/∂c_{t-1}: as in the LSTM
+    #   ∂L/∂(W_h h) = LN'ᵀ(α_h ⊙ ∂L/∂a)                                 (a delta: gives W_hh)
+    #   ∂L/∂h_{t-1} = ∂L/∂(W_h h) @ W_hh
+    # Weights, over all steps at once: dW_hh = Σ ∂L/∂(W_h h)ᵀ h_{t-1} (one GEMM);
+    #   dα_h = Σ ∂L/∂a ⊙ Ŵh, dβ_h = Σ ∂L/∂a;  dα_c = Σ ∂L/∂ℓ ⊙ ĉ, dβ_c = Σ ∂L/∂ℓ.
+
+    def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
+        h_prev, c_prev = state
+        hidden = self.hidden_size
+        wh_hat, wh_rstd = _normalize(h_prev @ p.weight_hh.T)              # (B, 4H), (B, 1)
+        gates = torch.addcmul(wx, wh_hat, p.gain_hh)                       # (B, 4H) pre-activations
+        if p.bias_hh is not None:
+            gates += p.bias_hh
+        gates[:, : 2 * hidden].sigmoid_()
+        gates[:, 2 * hidden : 3 * hidden].tanh_()
+        gates[:, 3 * hidden :].sigmoid_()
+        i, f, g, o = gates.chunk(4, dim=1)
+        c = torch.addcmul(f * c_prev, i, g)                                # (B, H)
+        c_hat, c_rstd = _normalize(c)
+        tanh_l = c_hat * p.gain_c
+        if p.bias_c is not None:
+            tanh_l += p.bias_c
+        tanh_l.tanh_()
+        return (o * tanh_l, c), (gates, wh_hat, wh_rstd, c_hat, c_rstd, tanh_l)
+
+    def bptt_backward(
+        self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
+    ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
+        dh, dc = d_state
+        gates, wh_hat, wh_rstd, c_hat, c_rstd, tanh_l = saved
+        c_prev = state_prev[1]
+        i, f, g, o = gates.chunk(4, dim=1)
+        da = torch.empty_like(gates)                                       # (B, 4H): ∂L/∂a_i,f,g,o
+        da_i, da_f, da_g, da_o = da.chunk(4, dim=1)
+        torch.mul(dh, tanh_l, out=da_o).mul_(o * (1 - o))
+        dl = (dh * o).mul_(1 - tanh_l * tanh_l)                            # ∂L/∂LN(c_t), (B, H)
+        dc = dc + _normalize_backward(dl * p.gain_c, c_hat, c_rstd)
+        torch.mul(dc, g, out=da_i).mul_(i * (1 - i))
+        torch.mul(dc, c_prev, out=da_f).mul_(f * (1 - f))
+        torch.mul(dc, i, out=da_g).mul_(1 - g * g)
+        d_wh = _normalize_backward(da * p.gain_hh, wh_hat, wh_rstd)        # ∂L/∂(W_h h_{t-1}), (B, 4H)
+        return da, (d_wh @ p.weight_hh, dc.mul_(f)), (d_wh, dl)
+
+    def bptt_weight_grads(
+        self, dwx: Tensor, deltas: tuple[Tensor, ...], state_prev: State, saved: tuple[Tensor, ...], p: Params
+    ) -> dict[str, Tensor]:
+        d_wh, dl = deltas                                                  # (T, B, 4H), (T, B, H)
+        wh_hat, c_hat = saved[1], saved[3]
+        return {
+            "weight_hh": d_wh.flatten(0, 1).T @ state_prev[0].flatten(0, 1),
+            **_gain_bias_grads("hh", dwx, wh_hat, p),
+            **_gain_bias_grads("c", dl, c_hat, p),
+        }
+
+
+class LayerNormGRUCell(LayerNormCell):
+    r"""Layer-normalised GRU (Ba et al. 2016's recipe applied to the GRU), gate order r, z, n.
+
+        (x_r, x_z, x_n) = LN(W_x x_t; α_x, β_x),   (u_r, u_z, u_n) = LN(W_h h_{t-1}; α_h, β_h)
+        r_t = σ(x_r + u_r)
+        z_t = σ(x_z + u_z)
+        n_t = tanh(x_n + r_t ⊙ u_n)
+        h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}
+
+    The reset gate is applied *after* the recurrent product, as ``torch.nn.GRU`` and cuDNN do (the
+    ``gru`` cell): LN(W_h h_{t-1}) is formed once for all three blocks, and r scales its n block.
+    Applying r before the product (Cho et al. 2014, the ``gru_cho`` cell) would need a second
+    normalised product per step. Parameters: see the module docstring (G = 3).
+    """
+
+    name = "ln_gru"
+    summary = "x = LN(W_x x), u = LN(W_h h); n = tanh(x_n + r⊙u_n), h = (1−z)⊙n + z⊙h  (Ba et al. 2016)"
+    gates = 3
+
+    def step(self, wx: Tensor, state: State, p: Params) -> State:
+        (h_prev,) = state
+        wh = h_prev @ p.weight_hh.T
+        u = F.layer_norm(wh, wh.shape[-1:], p.gain_hh, p.bias_hh, EPS)
+        x_r, x_z, x_n = wx.chunk(3, dim=-1)
+        u_r, u_z, u_n = u.chunk(3, dim=-1)
+        r = torch.sigmoid(x_r + u_r)
+        z = torch.sigmoid(x_z + u_z)
+        n = torch.tanh(x_n + r * u_n)
+        return ((1 - z) * n + z * h_prev,)
+
+    # ----------------------------------------------------------------------------------------------
+    # Backward through time.
+    #
+    # Saved per step: r, z (B, 2H), n (B, H), u_n (B, H), Ŵh = normalised W_h h_{t-1} (B, 3H), 1/σ (B, 1).
+    # h_t = n + z ⊙ (h_{t-1} − n), so with dh = ∂L/∂h_t:
+    #   ∂L/∂a_n = dh ⊙ (1 − z) ⊙ (1 − n²)         (a_n = x_n + r ⊙ u_n: ∂L/∂x_n = ∂L/∂a_n)
+    #   ∂L/∂a_z = dh ⊙ (h_{t-1} − n) ⊙ z(1 − z),  ∂L/∂a_r = ∂L/∂a_n ⊙ u_n ⊙ r(1 − r)
+    #   ∂L/∂u = [∂L/∂a_r, ∂L/∂a_z, ∂L/∂a_n ⊙ r]    (a delta: gives α_h, β_h)
+    #   ∂L/∂(W_h h) = LN'ᵀ(α_h ⊙ ∂L/∂u)            (a delta: gives W_hh)
+    #   ∂L/∂h_{t-1} = dh ⊙ z + ∂L/∂(W_h h) @ W_hh
+    # Weights: dW_hh = Σ ∂L/∂(W_h h)ᵀ h_{t-1} (one GEMM), dα_h = Σ ∂L/∂u ⊙ Ŵh, dβ_h = Σ ∂L/∂u.
+
+    def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
+        (h_prev,) = state
+        hidden = self.hidden_size
+        wh_hat, wh_rstd = _normalize(h_prev @ p.weight_hh.T)              # (B, 3H), (B, 1)
+        u = wh_hat * p.gain_hh
+        if p.bias_hh is not None:
+            u += p.bias_hh
+        rz = (wx[:, : 2 * hidden] + u[:, : 2 * hidden]).sigmoid_()        # (B, 2H)
+        r, z = rz.chunk(2, dim=1)
+        u_n = u[:, 2 * hidden :]
+        n = torch.addcmul(wx[:, 2 * hidden :], r, u_n).tanh_()
+        return (torch.addcmul(n, z, h_prev - n),), (rz, n, u_n, wh_hat, wh_rstd)
+
+    def bptt_backward(
+        self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
+    ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
+        (dh,) = d_state
+        rz, n, u_n, wh_hat, wh_rstd = saved
+        (h_prev,) = state_prev
+        hidden = self.hidden_size
+        r, z = rz.chunk(2, dim=1)
+        da = torch.empty(dh.size(0), 3 * hidden, dtype=dh.dtype, device=dh.device)
+        da_r, da_z, da_n = da.chunk(3, dim=1)
+        torch.mul(dh, 1 - z, out=da_n).mul_(1 - n * n)
+        torch.mul(dh, h_prev - n, out=da_z).mul_(z * (1 - z))
+        torch.mul(da_n, u_n, out=da_r).mul_(r * (1 - r))
+        du = da.clone()                                                    # (B, 3H): ∂L/∂u
+        du[:, 2 * hidden :].mul_(r)
+        d_wh = _normalize_backward(du * p.gain_hh, wh_hat, wh_rstd)        # (B, 3H)
+        dh_prev = torch.addmm(dh * z, d_wh, p.weight_hh)
+        return da, (dh_prev,), (du, d_wh)
+
+    def bptt_weight_grads(
+        self, dwx: Tensor, deltas: tuple[Tensor, ...], state_prev: State, saved: tuple[Tensor, ...], p: Params
+    ) -> dict[str, Tensor]:
+        du, d_wh = deltas                                                  # (T, B, 3H) each
+        return {
+            "weight_hh": d_wh.flatten(0, 1).T @ state_prev[0].flatten(0, 1),
+            **_gain_bias_grads("hh", du, saved[3], p),
+        }
