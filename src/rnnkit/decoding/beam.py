@@ -1,0 +1,129 @@
+r"""Beam search: the most probable continuations of a prompt, batched over the beam.
+
+At each step every alive hypothesis (a prefix of generated tokens) is extended by every token
+v of the vocabulary, with log P(prefix + v) = log P(prefix) + log p(v | prefix); of all these
+candidates the ``beam_size`` most probable (by total log-probability) are kept. A kept candidate
+that ends in a stop token is finished and set aside, so the beam narrows; the search ends when
+no hypothesis is alive or after ``max_new_tokens`` steps (the hypotheses still alive then are
+finished as they stand). All alive hypotheses advance in one ``model.step`` call: the rows of
+the state are re-indexed to follow their hypotheses (:func:`select_state`).
+
+Finished hypotheses are ranked by the length-normalised score of Wu et al. 2016 ("Google's
+Neural Machine Translation System", section 7), in its simple form
+
+    score = log P(tokens | prompt) / |tokens|^α,    α = length_penalty,
+
+where |tokens| counts the generated tokens, the stop token included. α = 0 ranks by raw
+log-probability, which favours short outputs; α = 1 ranks by mean log-probability per token.
+(GNMT itself divides by ((5 + |tokens|) / 6)^α and adds a coverage term; neither is used here.)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .sampling import DecoderState, StepModel, check_max_new_tokens, check_prompt, prime, stop_token_tensor
+
+
+@dataclass
+class Hypothesis:
+    """One finished beam-search continuation."""
+
+    tokens: list[int]  # the generated tokens (the prompt excluded), ending with the stop token if one was emitted
+    score: float       # log_prob / len(tokens) ** length_penalty: what the hypotheses are ranked by
+    log_prob: float    # log P(tokens | prompt) under the model
+
+
+def select_state(state: DecoderState, indices: Tensor) -> DecoderState:
+    """Pick batch rows of a recurrent state: ``index_select(1, indices)`` on every tensor in it.
+
+    Args:
+        state: a tensor whose dimension 1 is the batch (e.g. h of shape (L, B, H)), a (nested)
+            tuple or list of such tensors (e.g. (h, c)), or None (returned as is).
+        indices: (B',) long, the rows to take, in order; rows may repeat.
+
+    Returns:
+        The same structure with every tensor of shape (…, B', …).
+    """
+    if state is None:
+        return None
+    if isinstance(state, Tensor):
+        if state.dim() < 2:
+            raise ValueError(f"a state tensor needs its batch in dimension 1, got shape {tuple(state.shape)}")
+        return state.index_select(1, indices)
+    if isinstance(state, tuple) and hasattr(state, "_fields"):  # a namedtuple keeps its type
+        return type(state)(*(select_state(part, indices) for part in state))
+    if isinstance(state, (tuple, list)):
+        return type(state)(select_state(part, indices) for part in state)
+    raise TypeError(f"a state must be a tensor, a nested tuple of tensors or None, got {type(state).__name__}")
+
+
+@torch.no_grad()
+def beam_search(
+    model: StepModel,
+    prompt: Tensor,
+    beam_size: int,
+    max_new_tokens: int,
+    *,
+    length_penalty: float = 0.0,
+    stop_tokens: Collection[int] = (),
+    use_forward: bool = False,
+) -> list[Hypothesis]:
+    """The ``beam_size`` best continuations of one prompt, best first (see the module docstring).
+
+    Args:
+        model: has ``step(tokens (B,), state) -> (logits (B, V), state)``; put it in eval mode first.
+        prompt: (P,) token ids, P >= 1, on the model's device.
+        beam_size: W, the number of hypotheses kept at each step, >= 1. W = 1 is greedy decoding.
+        max_new_tokens: the most tokens a hypothesis may have, >= 0. With 0 the only hypothesis
+            is the empty one, of log-probability 0.
+        length_penalty: α of the score log_prob / |tokens|^α; 0 ranks by raw log-probability.
+        stop_tokens: token ids that finish a hypothesis.
+        use_forward: prime through ``model.forward`` (see :func:`~rnnkit.decoding.prime`).
+
+    Returns:
+        At most ``beam_size`` hypotheses, by decreasing score.
+
+    Example:
+        >>> best = beam_search(model, prompt, beam_size=5, max_new_tokens=50)[0]  # doctest: +SKIP
+    """
+    check_prompt(prompt, ndim=1)
+    if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
+        raise ValueError(f"beam_size must be an integer >= 1, got {beam_size!r}")
+    check_max_new_tokens(max_new_tokens)
+    if not (isinstance(length_penalty, (int, float)) and math.isfinite(length_penalty)):
+        raise ValueError(f"length_penalty must be a finite number, got {length_penalty!r}")
+    stops = stop_token_tensor(stop_tokens, prompt.device)
+    if max_new_tokens == 0:
+        return [Hypothesis(tokens=[], score=0.0, log_prob=0.0)]
+
+    logits, state = prime(model, prompt[None], use_forward=use_forward)         # (1, V)
+    vocab_size = logits.size(-1)
+    dtype = torch.promote_types(logits.dtype, torch.float32)
+    alive_tokens = torch.empty(1, 0, dtype=torch.long, device=prompt.device)  # (n, t): n alive prefixes
+    alive_log_probs = torch.zeros(1, dtype=dtype, device=prompt.device)       # (n,)
+    finished: list[Hypothesis] = []
+    for position in range(max_new_tokens):
+        # log P(prefix + v) for every alive prefix and every token v.
+        candidates = alive_log_probs[:, None] + logits.log_softmax(dim=-1, dtype=dtype)   # (n, V)
+        log_probs, flat = candidates.flatten().topk(min(beam_size, candidates.numel()))  # (k,)
+        possible = log_probs > -math.inf
+        log_probs, flat = log_probs[possible], flat[possible]
+        origins, tokens = flat // vocab_size, flat % vocab_size                            # (k,)
+        sequences = torch.cat([alive_tokens[origins], tokens[:, None]], dim=1)             # (k, t + 1)
+        done = torch.isin(tokens, stops) | (position == max_new_tokens - 1)
+        for sequence, log_prob in zip(sequences[done].tolist(), log_probs[done].tolist()):
+            finished.append(Hypothesis(sequence, log_prob / len(sequence) ** length_penalty, log_prob))
+        alive = ~done
+        if not bool(alive.any()):
+            break
+        alive_tokens, alive_log_probs = sequences[alive], log_probs[alive]
+        state = select_state(state, origins[alive])
+        logits, state = model.step(tokens[alive], state)
+    finished.sort(key=lambda hypothesis: hypothesis.score, reverse=True)
+    return finished[:beam_size]
