@@ -32,6 +32,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from .base import Cell, Params, State
+from .elman import tanh_
 
 
 class GRUCell(Cell):
@@ -73,7 +74,7 @@ class GRUCell(Cell):
         m = pre[:, 2 * hidden :]
         if p.bias_hh is not None:
             m.add_(p.bias_hh[2 * hidden :])
-        n = torch.addcmul(wx[:, 2 * hidden :], r, m).tanh_()              # (B, H)
+        n = tanh_(torch.addcmul(wx[:, 2 * hidden :], r, m))              # (B, H)
         return (torch.addcmul(n, z, h_prev - n),), (pre, n)
 
     def bptt_backward(
@@ -159,7 +160,7 @@ class ChoGRUCell(Cell):
         u_rz, u_n = p.weight_hh[: 2 * hidden], p.weight_hh[2 * hidden :]
         rz = torch.addmm(wx[:, : 2 * hidden], h_prev, u_rz.T).sigmoid_()  # (B, 2H)
         r, z = rz.chunk(2, dim=1)
-        h_tilde = torch.addmm(wx[:, 2 * hidden :], r * h_prev, u_n.T).tanh_()
+        h_tilde = tanh_(torch.addmm(wx[:, 2 * hidden :], r * h_prev, u_n.T))
         # r ⊙ h_{t-1} is not saved: the weight gradient rebuilds it for all steps at once.
         return (torch.addcmul(h_prev, z, h_tilde - h_prev),), (rz, h_tilde)
 

@@ -31,6 +31,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from .base import Cell, Params, State
+from .elman import tanh_
 
 
 class LSTMFamilyCell(Cell):
@@ -67,13 +68,13 @@ class LSTMCell(LSTMFamilyCell):
         # Activated in place: the saved gates replace their pre-activations (σ' and tanh' need only
         # the activated values).
         gates[:, : 2 * hidden].sigmoid_()
-        gates[:, 2 * hidden : 3 * hidden].tanh_()
+        tanh_(gates[:, 2 * hidden : 3 * hidden])
         gates[:, 3 * hidden :].sigmoid_()
         i, f, g, o = gates.chunk(4, dim=1)
         c = torch.addcmul(f * c_prev, i, g)                                # (B, H)
         # c_t is the new state: saving that same tensor costs nothing; tanh(c_t) is recomputed in
         # the backward rather than stored (one elementwise op per step for T·B·H less memory).
-        return (o * c.tanh(), c), (gates, c)
+        return (o * tanh_(c.clone()), c), (gates, c)
 
     def bptt_backward(
         self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
@@ -82,7 +83,7 @@ class LSTMCell(LSTMFamilyCell):
         gates, c = saved
         c_prev = state_prev[1]
         i, f, g, o = gates.chunk(4, dim=1)
-        tanh_c = c.tanh()                                                  # (B, H)
+        tanh_c = tanh_(c.clone())                                          # (B, H)
         da = torch.empty_like(gates)                                       # (B, 4H): ∂L/∂a_i,f,g,o
         da_i, da_f, da_g, da_o = da.chunk(4, dim=1)
         # h_t = o ⊙ tanh(c_t). With q = dh ⊙ o and u = q ⊙ tanh(c_t) (= dh ⊙ h_t):

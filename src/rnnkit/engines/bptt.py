@@ -15,7 +15,7 @@ A saved tensor that *is* one of the new state tensors (Elman's h_t, the LSTM's c
 twice: it is read from the state buffer. Padded steps (``lengths``) carry state and gradient through
 unchanged; their rows get a zero ∂L/∂s before the cell's backward, so they add nothing to dwx or the
 weight gradients (the cell's backward is linear in ∂L/∂s). With no gradient to compute (under
-``torch.no_grad()`` or when nothing requires one), a plain loop of ``cell.step`` keeps no buffers.
+``torch.no_grad()`` or when nothing requires one), a plain loop of ``bptt_forward`` keeps no buffers.
 """
 
 from __future__ import annotations
@@ -159,11 +159,15 @@ def run_direction(cell: Cell, x: Tensor, p: Params, state: State, lengths: Tenso
 
 
 def _run_without_grad(cell: Cell, wx: Tensor, p: Params, state: State, mask: Tensor | None) -> tuple[Tensor, State]:
-    """The plain forward loop: nothing is kept for a backward."""
+    """The plain forward loop: nothing is kept for a backward.
+
+    It runs ``bptt_forward`` (and drops what it saves), so that outputs do not depend on whether a
+    gradient was wanted.
+    """
     output = wx.new_empty(wx.size(0), wx.size(1), cell.hidden_size)         # (T, B, H)
     with torch.no_grad():
         for t in range(wx.size(0)):
-            new = cell.step(wx[t], state, p)
+            new, _ = cell.bptt_forward(wx[t], state, p)
             if mask is not None:
                 new = tuple(torch.where(mask[t], n, s) for n, s in zip(new, state))
             state = new
