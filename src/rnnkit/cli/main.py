@@ -6,13 +6,18 @@ import argparse
 import sys
 
 from .. import __version__
-from . import cells
+from . import cells, evaluate, sample, train
 
 # Each command module has ``register(subparsers)``, which adds its parser and sets ``func``.
-COMMANDS = [cells]
+COMMANDS = [cells, train, sample, evaluate]
 
 EPILOG = """examples:
   rnnkit cells                      list every cell with its equations
+  rnnkit train lm --minutes 3 --out runs/demo
+                                    a character LSTM on Python's own source for 3 minutes
+  rnnkit sample runs/demo --length 600 --temperature 0.8
+                                    stream 600 generated characters to stdout
+  rnnkit eval runs/demo --data FILE bits per character and perplexity on a text
   rnnkit --version
 """
 
