@@ -27,22 +27,26 @@ from .base import Cell, Params, State
 EPS = 1e-5
 
 
-def _normalize(a: Tensor) -> tuple[Tensor, Tensor]:
-    """â = (a − μ)/σ over the last dimension, and 1/σ (…, 1)."""
-    var, mean = torch.var_mean(a, dim=-1, keepdim=True, correction=0)
-    rstd = (var + EPS).rsqrt_()
-    return (a - mean).mul_(rstd), rstd
+def _layer_norm(a: Tensor, gain: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    """LN(a; α, β) over the last dimension, with μ and 1/σ (each (…, 1)) for the backward.
+
+    PyTorch's fused kernel: one pass that also returns the statistics the backward needs.
+    """
+    return torch.native_layer_norm(a, a.shape[-1:], gain, bias, EPS)
 
 
-def _normalize_backward(d_hat: Tensor, hat: Tensor, rstd: Tensor) -> Tensor:
-    """∂L/∂a from ∂L/∂â for â = (a − μ)/σ: (∂L/∂â − mean(∂L/∂â) − â ⊙ mean(∂L/∂â ⊙ â)) / σ."""
-    mean_d = d_hat.mean(-1, keepdim=True)
-    mean_d_hat = (d_hat * hat).mean(-1, keepdim=True)
-    return (d_hat - mean_d).sub_(hat * mean_d_hat).mul_(rstd)
+def _layer_norm_backward(d_out: Tensor, a: Tensor, mean: Tensor, rstd: Tensor, gain: Tensor) -> Tensor:
+    """∂L/∂a from ∂L/∂y for y = LN(a; α, β), by PyTorch's fused kernel. Written out, with â = (a − μ)/σ
+    and d = α ⊙ ∂L/∂y:  ∂L/∂a = (d − mean(d) − â ⊙ mean(d ⊙ â)) / σ.
+    """
+    return torch.ops.aten.native_layer_norm_backward(
+        d_out, a, a.shape[-1:], mean, rstd, gain, None, [True, False, False]
+    )[0]
 
 
-def _gain_bias_grads(name: str, d_out: Tensor, hat: Tensor, p: Params) -> dict[str, Tensor]:
+def _gain_bias_grads(name: str, d_out: Tensor, a: Tensor, mean: Tensor, rstd: Tensor, p: Params) -> dict[str, Tensor]:
     """∂L/∂α = Σ ∂L/∂y ⊙ â and ∂L/∂β = Σ ∂L/∂y over all steps and sequences (each (T, B, n))."""
+    hat = (a - mean).mul_(rstd)                                            # â for all steps at once
     grads = {f"gain_{name}": (d_out * hat).sum((0, 1))}
     if p[f"bias_{name}"] is not None:
         grads[f"bias_{name}"] = d_out.sum((0, 1))
@@ -113,64 +117,60 @@ class LayerNormLSTMCell(LayerNormCell):
     # ----------------------------------------------------------------------------------------------
     # Backward through time.
     #
-    # Saved per step: activated gates (B, 4H); Ŵh = normalised W_h h_{t-1} (B, 4H) and its 1/σ (B, 1);
-    # ĉ = normalised c_t (B, H) and its 1/σ (B, 1); tanh(LN(c_t)) (B, H).
+    # Saved per step: activated gates (B, 4H); W_h h_{t-1} (B, 4H) with its μ and 1/σ (B, 1); c_t's
+    # μ and 1/σ (c_t itself is the state); tanh(LN(c_t)) (B, H).
     # With dh = ∂L/∂h_t, dc = ∂L/∂c_t from the future, ℓ = LN(c_t), a the gate pre-activations:
     #   ∂L/∂a_o = dh ⊙ tanh(ℓ) ⊙ o(1 − o)
     #   ∂L/∂ℓ = dh ⊙ o ⊙ (1 − tanh²ℓ)                                   (a delta: gives α_c, β_c)
-    #   ∂L/∂c_t = dc + LN'ᵀ(α_c ⊙ ∂L/∂ℓ)                                 (_normalize_backward)
+    #   ∂L/∂c_t = dc + LN'ᵀ ∂L/∂ℓ                                        (_layer_norm_backward)
     #   ∂L/∂a_i, ∂L/∂a_f, ∂L/∂a_g, ∂L/∂c_{t-1}: as in the LSTM
-    #   ∂L/∂(W_h h) = LN'ᵀ(α_h ⊙ ∂L/∂a)                                 (a delta: gives W_hh)
+    #   ∂L/∂(W_h h) = LN'ᵀ ∂L/∂a                                         (a delta: gives W_hh)
     #   ∂L/∂h_{t-1} = ∂L/∂(W_h h) @ W_hh
     # Weights, over all steps at once: dW_hh = Σ ∂L/∂(W_h h)ᵀ h_{t-1} (one GEMM);
-    #   dα_h = Σ ∂L/∂a ⊙ Ŵh, dβ_h = Σ ∂L/∂a;  dα_c = Σ ∂L/∂ℓ ⊙ ĉ, dβ_c = Σ ∂L/∂ℓ.
+    #   dα_h = Σ ∂L/∂a ⊙ Ŵh, dβ_h = Σ ∂L/∂a;  dα_c = Σ ∂L/∂ℓ ⊙ ĉ, dβ_c = Σ ∂L/∂ℓ  (â = (a − μ)/σ).
 
     def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
         h_prev, c_prev = state
         hidden = self.hidden_size
-        wh_hat, wh_rstd = _normalize(h_prev @ p.weight_hh.T)              # (B, 4H), (B, 1)
-        gates = torch.addcmul(wx, wh_hat, p.gain_hh)                       # (B, 4H) pre-activations
-        if p.bias_hh is not None:
-            gates += p.bias_hh
+        wh = h_prev @ p.weight_hh.T                                        # (B, 4H)
+        gates, wh_mean, wh_rstd = _layer_norm(wh, p.gain_hh, p.bias_hh)
+        gates += wx                                                        # (B, 4H) pre-activations
         gates[:, : 2 * hidden].sigmoid_()
         gates[:, 2 * hidden : 3 * hidden].tanh_()
         gates[:, 3 * hidden :].sigmoid_()
         i, f, g, o = gates.chunk(4, dim=1)
         c = torch.addcmul(f * c_prev, i, g)                                # (B, H)
-        c_hat, c_rstd = _normalize(c)
-        tanh_l = c_hat * p.gain_c
-        if p.bias_c is not None:
-            tanh_l += p.bias_c
+        tanh_l, c_mean, c_rstd = _layer_norm(c, p.gain_c, p.bias_c)
         tanh_l.tanh_()
-        return (o * tanh_l, c), (gates, wh_hat, wh_rstd, c_hat, c_rstd, tanh_l)
+        return (o * tanh_l, c), (gates, wh, wh_mean, wh_rstd, c, c_mean, c_rstd, tanh_l)
 
     def bptt_backward(
         self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
     ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
         dh, dc = d_state
-        gates, wh_hat, wh_rstd, c_hat, c_rstd, tanh_l = saved
+        gates, wh, wh_mean, wh_rstd, c, c_mean, c_rstd, tanh_l = saved
         c_prev = state_prev[1]
         i, f, g, o = gates.chunk(4, dim=1)
         da = torch.empty_like(gates)                                       # (B, 4H): ∂L/∂a_i,f,g,o
         da_i, da_f, da_g, da_o = da.chunk(4, dim=1)
         torch.mul(dh, tanh_l, out=da_o).mul_(o * (1 - o))
         dl = (dh * o).mul_(1 - tanh_l * tanh_l)                            # ∂L/∂LN(c_t), (B, H)
-        dc = dc + _normalize_backward(dl * p.gain_c, c_hat, c_rstd)
+        dc = dc + _layer_norm_backward(dl, c, c_mean, c_rstd, p.gain_c)
         torch.mul(dc, g, out=da_i).mul_(i * (1 - i))
         torch.mul(dc, c_prev, out=da_f).mul_(f * (1 - f))
         torch.mul(dc, i, out=da_g).mul_(1 - g * g)
-        d_wh = _normalize_backward(da * p.gain_hh, wh_hat, wh_rstd)        # ∂L/∂(W_h h_{t-1}), (B, 4H)
+        d_wh = _layer_norm_backward(da, wh, wh_mean, wh_rstd, p.gain_hh)   # ∂L/∂(W_h h_{t-1}), (B, 4H)
         return da, (d_wh @ p.weight_hh, dc.mul_(f)), (d_wh, dl)
 
     def bptt_weight_grads(
         self, dwx: Tensor, deltas: tuple[Tensor, ...], state_prev: State, saved: tuple[Tensor, ...], p: Params
     ) -> dict[str, Tensor]:
         d_wh, dl = deltas                                                  # (T, B, 4H), (T, B, H)
-        wh_hat, c_hat = saved[1], saved[3]
+        _, wh, wh_mean, wh_rstd, c, c_mean, c_rstd, _ = saved
         return {
             "weight_hh": d_wh.flatten(0, 1).T @ state_prev[0].flatten(0, 1),
-            **_gain_bias_grads("hh", dwx, wh_hat, p),
-            **_gain_bias_grads("c", dl, c_hat, p),
+            **_gain_bias_grads("hh", dwx, wh, wh_mean, wh_rstd, p),
+            **_gain_bias_grads("c", dl, c, c_mean, c_rstd, p),
         }
 
 
@@ -207,33 +207,31 @@ class LayerNormGRUCell(LayerNormCell):
     # ----------------------------------------------------------------------------------------------
     # Backward through time.
     #
-    # Saved per step: r, z (B, 2H), n (B, H), u_n (B, H), Ŵh = normalised W_h h_{t-1} (B, 3H), 1/σ (B, 1).
+    # Saved per step: r, z (B, 2H), n (B, H), u_n (B, H), W_h h_{t-1} (B, 3H) with its μ and 1/σ (B, 1).
     # h_t = n + z ⊙ (h_{t-1} − n), so with dh = ∂L/∂h_t:
     #   ∂L/∂a_n = dh ⊙ (1 − z) ⊙ (1 − n²)         (a_n = x_n + r ⊙ u_n: ∂L/∂x_n = ∂L/∂a_n)
     #   ∂L/∂a_z = dh ⊙ (h_{t-1} − n) ⊙ z(1 − z),  ∂L/∂a_r = ∂L/∂a_n ⊙ u_n ⊙ r(1 − r)
     #   ∂L/∂u = [∂L/∂a_r, ∂L/∂a_z, ∂L/∂a_n ⊙ r]    (a delta: gives α_h, β_h)
-    #   ∂L/∂(W_h h) = LN'ᵀ(α_h ⊙ ∂L/∂u)            (a delta: gives W_hh)
+    #   ∂L/∂(W_h h) = LN'ᵀ ∂L/∂u                   (a delta: gives W_hh)
     #   ∂L/∂h_{t-1} = dh ⊙ z + ∂L/∂(W_h h) @ W_hh
     # Weights: dW_hh = Σ ∂L/∂(W_h h)ᵀ h_{t-1} (one GEMM), dα_h = Σ ∂L/∂u ⊙ Ŵh, dβ_h = Σ ∂L/∂u.
 
     def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
         (h_prev,) = state
         hidden = self.hidden_size
-        wh_hat, wh_rstd = _normalize(h_prev @ p.weight_hh.T)              # (B, 3H), (B, 1)
-        u = wh_hat * p.gain_hh
-        if p.bias_hh is not None:
-            u += p.bias_hh
+        wh = h_prev @ p.weight_hh.T                                        # (B, 3H)
+        u, wh_mean, wh_rstd = _layer_norm(wh, p.gain_hh, p.bias_hh)
         rz = (wx[:, : 2 * hidden] + u[:, : 2 * hidden]).sigmoid_()        # (B, 2H)
         r, z = rz.chunk(2, dim=1)
         u_n = u[:, 2 * hidden :]
         n = torch.addcmul(wx[:, 2 * hidden :], r, u_n).tanh_()
-        return (torch.addcmul(n, z, h_prev - n),), (rz, n, u_n, wh_hat, wh_rstd)
+        return (torch.addcmul(n, z, h_prev - n),), (rz, n, u_n, wh, wh_mean, wh_rstd)
 
     def bptt_backward(
         self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
     ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
         (dh,) = d_state
-        rz, n, u_n, wh_hat, wh_rstd = saved
+        rz, n, u_n, wh, wh_mean, wh_rstd = saved
         (h_prev,) = state_prev
         hidden = self.hidden_size
         r, z = rz.chunk(2, dim=1)
@@ -244,7 +242,7 @@ class LayerNormGRUCell(LayerNormCell):
         torch.mul(da_n, u_n, out=da_r).mul_(r * (1 - r))
         du = da.clone()                                                    # (B, 3H): ∂L/∂u
         du[:, 2 * hidden :].mul_(r)
-        d_wh = _normalize_backward(du * p.gain_hh, wh_hat, wh_rstd)        # (B, 3H)
+        d_wh = _layer_norm_backward(du, wh, wh_mean, wh_rstd, p.gain_hh)  # (B, 3H)
         dh_prev = torch.addmm(dh * z, d_wh, p.weight_hh)
         return da, (dh_prev,), (du, d_wh)
 
@@ -254,5 +252,5 @@ class LayerNormGRUCell(LayerNormCell):
         du, d_wh = deltas                                                  # (T, B, 3H) each
         return {
             "weight_hh": d_wh.flatten(0, 1).T @ state_prev[0].flatten(0, 1),
-            **_gain_bias_grads("hh", du, saved[3], p),
+            **_gain_bias_grads("hh", du, *saved[3:], p),
         }
