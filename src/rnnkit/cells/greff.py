@@ -87,7 +87,8 @@ class LSTMAblationCell(LSTMFamilyCell):
         else:
             c += c_prev
         a_c = c.tanh() if self.output_activation else c
-        h = a_c * gate["o"] if "o" in gate else a_c.clone()
+        # Without an output gate h_t is a_c itself (no ablation removes both o and the tanh).
+        h = a_c * gate["o"] if "o" in gate else a_c
         return (h, c), (gates, a_c)
 
     def bptt_backward(
