@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 
 def plot_curves(metrics_path: str | Path, png_path: str | Path, metric: str) -> None:
     """Plot ``metric`` of the train and val rows of a ``metrics.jsonl`` file into ``png_path``."""
+    # Imported here: matplotlib takes half a second to import, and only the end of a run needs it.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     rows = [json.loads(line) for line in Path(metrics_path).read_text().splitlines() if line.strip()]
     figure = Figure(figsize=(7, 4.2), dpi=110)
     FigureCanvasAgg(figure)
