@@ -1,0 +1,241 @@
+"""Forward+backward time of the bptt and autograd engines, per cell, against PyTorch's fused kernels.
+
+For every registered cell (or ``--cells``), at each size, one process times side by side, round-robin
+(so that drift on a shared machine hits every contender alike), after warm-up:
+
+- ``fused``: the PyTorch kernel of the cell's family (LSTM family: ``torch.nn.LSTM``; GRU and MUT
+  family: ``torch.nn.GRU``; Elman: ``torch.nn.RNN`` with the cell's nonlinearity),
+- ``bptt`` and ``autograd``: ``rnnkit.Recurrent(cell, engine=…)``,
+
+each ``output.sum().backward()`` on a float32 input that requires grad, and prints medians and the
+ratios bptt/fused, autograd/fused, bptt/autograd. Per size it also times the "GEMM floor": the matrix
+products of one layer (projection, T recurrent products forwards and backwards, dW_hh, dx, dW_ih)
+alone through torch.mm/addmm, for G = 1, 3, 4 gate blocks. At the first size it measures the saved
+activations (every tensor autograd keeps for the backward, parameters and input excepted) of bptt
+and autograd.
+
+    python benchmarks/engines.py                                    # full run, both sizes
+    python benchmarks/engines.py --sizes 20,8,16,32 --repeats 3 --cells lstm gru   # quick
+    python benchmarks/engines.py --json                             # the same as JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+import rnnkit
+from rnnkit import engines
+from rnnkit.cells import Cell
+
+Size = tuple[int, int, int, int]  # T, B, I, H
+
+
+def family_module(cell: Cell, input_size: int, hidden_size: int) -> tuple[str, nn.Module]:
+    """The torch.nn module whose fused kernel a cell is measured against, and its family's name."""
+    mode = cell.fused_mode
+    if mode == "LSTM" or (mode is None and len(cell.state_names) == 2):
+        return "LSTM", nn.LSTM(input_size, hidden_size)
+    if mode == "GRU" or (mode is None and cell.gates > 1):
+        return "GRU", nn.GRU(input_size, hidden_size)
+    nonlinearity = "relu" if mode == "RNN_RELU" else "tanh"
+    return f"RNN_{nonlinearity.upper()}", nn.RNN(input_size, hidden_size, nonlinearity=nonlinearity)
+
+
+def fwd_bwd(module: nn.Module, x: Tensor) -> Callable[[], None]:
+    """One forward and backward of ``module`` on ``x``, gradients cleared first."""
+
+    def run() -> None:
+        module.zero_grad(set_to_none=True)
+        x.grad = None
+        output, _ = module(x)
+        output.sum().backward()
+
+    return run
+
+
+def time_round_robin(runs: dict[str, Callable[[], None]], repeats: int, warmup: int) -> dict[str, float]:
+    """Median seconds of each run, the runs interleaved: a, b, c, a, b, c, …"""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for repetition in range(warmup + repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            if repetition >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def gemm_floor(size: Size, gates: int) -> Callable[[], None]:
+    """The matrix products of one layer's forward and backward alone, into preallocated outputs."""
+    steps, batch, inputs, hidden = size
+    width = gates * hidden
+    x = torch.randn(steps * batch, inputs)
+    weight_ih, weight_hh, bias = torch.randn(width, inputs), torch.randn(width, hidden), torch.randn(width)
+    h, delta = torch.randn(batch, hidden), torch.randn(batch, width)
+    deltas, states = torch.randn(steps * batch, width), torch.randn(steps * batch, hidden)
+    wx, step_out, dh = torch.empty(steps * batch, width), torch.empty(batch, width), torch.empty(batch, hidden)
+    grad_hh, grad_ih, dx = torch.empty_like(weight_hh), torch.empty_like(weight_ih), torch.empty_like(x)
+
+    def run() -> None:
+        torch.addmm(bias, x, weight_ih.T, out=wx)                          # projection, all steps
+        for _ in range(steps):
+            torch.mm(h, weight_hh.T, out=step_out)                         # recurrent product
+        for _ in range(steps):
+            torch.mm(delta, weight_hh, out=dh)                             # its backward
+        torch.mm(deltas.T, states, out=grad_hh)                            # dW_hh, one GEMM
+        torch.mm(deltas, weight_ih, out=dx)                                # projection backward
+        torch.mm(deltas.T, x, out=grad_ih)
+
+    return run
+
+
+def saved_bytes(module: nn.Module, x: Tensor) -> int:
+    """Bytes of the distinct storages autograd keeps for the backward of ``module(x)``.
+
+    Parameters and the input itself are left out: what remains are the activations the layer saved.
+    """
+    excluded = {p.untyped_storage().data_ptr() for p in module.parameters()} | {x.untyped_storage().data_ptr()}
+    storages: dict[int, int] = {}
+
+    def pack(tensor: Tensor) -> Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in excluded:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        output, _ = module(x)
+    del output
+    return sum(storages.values())
+
+
+def cell_for(name: str, size: Size) -> Cell | None:
+    """A probe cell of ``name`` at ``size``, or None when the cell cannot be built there."""
+    try:
+        return rnnkit.get_cell_class(name)(size[2], size[3])
+    except ValueError:
+        return None
+
+
+def benchmark(sizes: list[Size], cells: list[str], repeats: int, warmup: int, memory: bool) -> dict:
+    """Every measurement, as a JSON-ready dict."""
+    torch.manual_seed(0)
+    result: dict = {"torch": torch.__version__, "threads": torch.get_num_threads(), "dtype": "float32",
+                    "repeats": repeats, "warmup": warmup, "sizes": []}
+    for index, size in enumerate(sizes):
+        steps, batch, inputs, hidden = size
+        x = torch.randn(steps, batch, inputs, requires_grad=True)
+        entry: dict = {"T": steps, "B": batch, "I": inputs, "H": hidden, "cells": [], "gemm_floor": []}
+        references: dict[str, nn.Module] = {}
+        for name in cells:
+            probe = cell_for(name, size)
+            if probe is None:
+                entry["cells"].append({"cell": name, "skipped": f"cannot be built with I={inputs}, H={hidden}"})
+                continue
+            family, reference = family_module(probe, inputs, hidden)
+            references.setdefault(family, reference)
+            runs = {"fused": fwd_bwd(reference, x)}
+            layers = {}
+            for engine in ("bptt", "autograd"):
+                if engines.can_run(engine, probe):
+                    layers[engine] = rnnkit.Recurrent(name, inputs, hidden, engine=engine)
+                    runs[engine] = fwd_bwd(layers[engine], x)
+            medians = time_round_robin(runs, repeats, warmup)
+            row = {"cell": name, "family": family, **{f"{k}_ms": 1e3 * v for k, v in medians.items()}}
+            for engine in layers:
+                row[f"{engine}/fused"] = medians[engine] / medians["fused"]
+            if len(layers) == 2:
+                row["bptt/autograd"] = medians["bptt"] / medians["autograd"]
+            if memory and index == 0:
+                for engine, layer in layers.items():
+                    row[f"{engine}_saved_MB"] = saved_bytes(layer, x) / 2**20
+                if len(layers) == 2:
+                    row["saved bptt/autograd"] = row["bptt_saved_MB"] / row["autograd_saved_MB"]
+            entry["cells"].append(row)
+        # The floor per gate count, measured side by side with the fused kernel of that family.
+        for gates, family in ((4, "LSTM"), (3, "GRU"), (1, "RNN_TANH")):
+            if family not in references:
+                continue
+            medians = time_round_robin(
+                {"fused": fwd_bwd(references[family], x), "floor": gemm_floor(size, gates)}, repeats, warmup
+            )
+            entry["gemm_floor"].append({"gates": gates, "family": family, "floor_ms": 1e3 * medians["floor"],
+                                        "fused_ms": 1e3 * medians["fused"],
+                                        "floor/fused": medians["floor"] / medians["fused"]})
+        result["sizes"].append(entry)
+    return result
+
+
+def print_table(result: dict) -> None:
+    """The measurements as plain-text tables, one per size."""
+    print(f"torch {result['torch']}, {result['threads']} threads, float32, forward+backward, "
+          f"median of {result['repeats']} after {result['warmup']} warm-up, round-robin")
+    for entry in result["sizes"]:
+        print(f"\nT={entry['T']} B={entry['B']} I={entry['I']} H={entry['H']}")
+        header = (f"{'cell':14} {'family':9} {'fused ms':>9} {'bptt ms':>9} {'autograd':>9} "
+                  f"{'bptt/fused':>10} {'autog/fused':>11} {'bptt/autog':>10}")
+        memory = any("bptt_saved_MB" in row for row in entry["cells"])
+        if memory:
+            header += f" {'saved MB bptt':>13} {'autograd':>9} {'ratio':>6}"
+        print(header)
+        for row in entry["cells"]:
+            if "skipped" in row:
+                print(f"{row['cell']:14} skipped: {row['skipped']}")
+                continue
+            line = (f"{row['cell']:14} {row['family']:9} {row['fused_ms']:9.1f} {row.get('bptt_ms', float('nan')):9.1f} "
+                    f"{row.get('autograd_ms', float('nan')):9.1f} {row.get('bptt/fused', float('nan')):10.2f} "
+                    f"{row.get('autograd/fused', float('nan')):11.2f} {row.get('bptt/autograd', float('nan')):10.2f}")
+            if memory:
+                line += (f" {row.get('bptt_saved_MB', float('nan')):13.1f} {row.get('autograd_saved_MB', float('nan')):9.1f}"
+                         f" {row.get('saved bptt/autograd', float('nan')):6.2f}")
+            print(line)
+        for floor in entry["gemm_floor"]:
+            print(f"GEMM floor G={floor['gates']}: {floor['floor_ms']:.1f} ms = {floor['floor/fused']:.2f}× "
+                  f"{floor['family']} fused ({floor['fused_ms']:.1f} ms)")
+
+
+def parse_size(text: str) -> Size:
+    """``T,B,I,H`` → a size tuple."""
+    try:
+        steps, batch, inputs, hidden = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a size is T,B,I,H (four integers), got {text!r}") from None
+    return steps, batch, inputs, hidden
+
+
+def main() -> None:
+    """Parse the flags, run, print."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=parse_size, nargs="+", default=[(100, 64, 128, 512), (50, 32, 64, 128)],
+                        help="T,B,I,H per size (default: 100,64,128,512 50,32,64,128)")
+    parser.add_argument("--cells", nargs="+", default=None, help="cell names (default: every registered cell)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed repetitions per contender (default 7)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed repetitions first (default 2)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the saved-activation measurement")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args()
+    if args.repeats < 1 or args.warmup < 0:
+        parser.error(f"--repeats must be ≥ 1 and --warmup ≥ 0, got {args.repeats} and {args.warmup}")
+    cells = args.cells or rnnkit.cell_names()
+    unknown = [name for name in cells if name not in rnnkit.cell_names()]
+    if unknown:
+        parser.error(f"unknown cells {unknown}; choose from {rnnkit.cell_names()}")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    result = benchmark(args.sizes, cells, args.repeats, args.warmup, not args.no_memory)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,368 @@
+"""The bptt engine: hand-derived backward through time, proven against gradcheck, autograd and torch.
+
+Every cell whose ``supports_bptt`` is true is covered, so cells added later are tested as soon as they
+give their analytic derivative. Sizes are tiny and float64; expected values always come from a
+reference (the autograd engine, PyTorch's fused kernels, finite differences in gradcheck).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor
+from torch.func import functional_call
+
+import rnnkit
+from rnnkit import engines
+from rnnkit.cells import Cell, Params, State, get_cell_class
+
+HIDDEN = 3
+STANDARD = ["rnn_tanh", "rnn_relu", "irnn", "lstm", "gru"]          # cells with a fused PyTorch kernel
+
+
+def input_size(name: str) -> int:
+    """2, or H for the cells whose equations use x_t as a hidden-size vector (MUT1, MUT2)."""
+    return HIDDEN if get_cell_class(name).needs_square_input else 2
+
+
+def bptt_cells() -> list[str]:
+    """Every registered cell that provides its analytic derivative."""
+    return [n for n in rnnkit.cell_names() if get_cell_class(n)(input_size(n), HIDDEN).supports_bptt]
+
+
+def stack_cases(stacks: list[tuple[int, bool]]) -> list[tuple[str, int, bool]]:
+    """(cell, num_layers, bidirectional) for every bptt cell and each of ``stacks`` it can be built as.
+
+    A cell that needs I = H cannot have a second bidirectional layer (it would read 2·H features):
+    it gets one bidirectional layer there instead.
+    """
+    cases = []
+    for name in bptt_cells():
+        for num_layers, bidirectional in stacks:
+            if get_cell_class(name).needs_square_input and num_layers == 2 and bidirectional:
+                num_layers = 1
+            if (name, num_layers, bidirectional) not in cases:
+                cases.append((name, num_layers, bidirectional))
+    return cases
+
+
+GRADCHECK_STACKS = stack_cases([(2, False), (2, True)])
+ALL_STACKS = stack_cases([(1, False), (2, False), (1, True), (2, True)])
+
+
+def make_layer(name: str, engine: str, num_layers: int = 1, bidirectional: bool = False,
+               bias: bool = True, dtype: torch.dtype = torch.float64, hidden: int = HIDDEN) -> rnnkit.Recurrent:
+    """A layer with every parameter uniform in ±0.8 (the same for every engine).
+
+    Not the cells' own initialisation: the IRNN's starts with pre-activations near 0, where finite
+    differences would straddle ReLU's kink.
+    """
+    torch.manual_seed(0)
+    square = get_cell_class(name).needs_square_input
+    layer = rnnkit.Recurrent(name, hidden if square else 2, hidden, num_layers=num_layers, bias=bias,
+                             bidirectional=bidirectional, engine=engine, dtype=dtype)
+    with torch.no_grad():
+        for parameter in layer.parameters():
+            parameter.uniform_(-0.8, 0.8)
+    return layer
+
+
+def make_inputs(layer: rnnkit.Recurrent, steps: int = 4, batch: int = 3,
+                dtype: torch.dtype = torch.float64) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """An input and an initial state (h_0, or h_0 and c_0), all requiring grad."""
+    generator = torch.Generator().manual_seed(1)
+    rows = layer.num_layers * layer.num_directions
+    x = torch.randn(steps, batch, layer.input_size, generator=generator, dtype=dtype).requires_grad_()
+    hx = tuple(torch.randn(rows, batch, layer.hidden_size, generator=generator, dtype=dtype).requires_grad_()
+               for _ in range(layer.state_size))
+    return x, hx
+
+
+def run(layer: rnnkit.Recurrent, x: Tensor, hx: tuple[Tensor, ...], lengths: Tensor | None) -> tuple[Tensor, ...]:
+    """output, h_n (, c_n) as one flat tuple."""
+    output, state = layer(x, hx if layer.state_size == 2 else hx[0], lengths)
+    return (output, *(state if layer.state_size == 2 else (state,)))
+
+
+def gradients(layer: rnnkit.Recurrent, x: Tensor, hx: tuple[Tensor, ...], lengths: Tensor | None,
+              into: str) -> tuple[tuple[Tensor, ...], list[Tensor]]:
+    """Results and every gradient (x, initial states, parameters) for a random linear loss.
+
+    ``into`` picks where the gradient enters: ``"all"`` outputs, only the ``"output"`` sequence, or
+    only the ``"final"`` state(s) h_n (, c_n).
+    """
+    results = run(layer, x, hx, lengths)
+    generator = torch.Generator().manual_seed(2)
+    # Drawn in float64 whatever the dtype, so that a bfloat16 run weighs its results as float64 does.
+    weights = [torch.randn(r.shape, generator=generator, dtype=torch.float64).to(r.dtype) for r in results]
+    terms = [(r * w).sum() for r, w in zip(results, weights)]
+    loss = sum({"all": terms, "output": terms[:1], "final": terms[1:]}[into])
+    inputs = [x, *hx, *layer.parameters()]
+    grads = torch.autograd.grad(loss, inputs, allow_unused=True)
+    return results, [g if g is not None else torch.zeros_like(i) for g, i in zip(grads, inputs)]
+
+
+def assert_all_close(ours: list[Tensor] | tuple[Tensor, ...], reference: list[Tensor] | tuple[Tensor, ...],
+                     tolerance: float, what: str, rtol: float = 0.0) -> None:
+    assert len(ours) == len(reference)
+    for index, (a, b) in enumerate(zip(ours, reference)):
+        torch.testing.assert_close(a, b, atol=tolerance, rtol=rtol, msg=lambda m: f"{what} #{index}: {m}")
+
+
+LENGTHS = torch.tensor([4, 1, 3])
+
+
+# --------------------------------------------------------------------------------------------------
+# Exactness
+
+
+@pytest.mark.parametrize("with_lengths", [False, True], ids=["full", "lengths"])
+@pytest.mark.parametrize("name, num_layers, bidirectional", GRADCHECK_STACKS)
+def test_gradcheck_whole_layer(name, num_layers, bidirectional, with_lengths):
+    """Finite differences agree with the bptt backward for inputs, initial states and parameters,
+    with gradients flowing into the output and into h_n (c_n) at once."""
+    layer = make_layer(name, "bptt", num_layers, bidirectional)
+    x, hx = make_inputs(layer, steps=3)
+    lengths = torch.tensor([3, 1, 2]) if with_lengths else None
+    names = [n for n, _ in layer.named_parameters()]
+    params = [p.detach().clone().requires_grad_() for p in layer.parameters()]
+
+    def layer_function(x, *rest):
+        states, values = rest[: len(hx)], rest[len(hx):]
+        return run_functional(layer, dict(zip(names, values)), x, states, lengths)
+
+    assert torch.autograd.gradcheck(layer_function, (x, *hx, *params), fast_mode=True)
+
+
+def run_functional(layer, params, x, states, lengths):
+    hx = states if layer.state_size == 2 else states[0]
+    output, state = functional_call(layer, params, (x, hx, lengths))
+    return (output, *(state if layer.state_size == 2 else (state,)))
+
+
+@pytest.mark.parametrize("name", bptt_cells())
+def test_gradcheck_full_jacobian_single_layer(name):
+    """The complete Jacobian (not fast mode's random projection) of one layer with padding."""
+    layer = make_layer(name, "bptt", hidden=2)
+    x, hx = make_inputs(layer, steps=3, batch=2)
+    lengths = torch.tensor([3, 2])
+    names = [n for n, _ in layer.named_parameters()]
+    params = [p.detach().clone().requires_grad_() for p in layer.parameters()]
+
+    def layer_function(x, *rest):
+        states, values = rest[: len(hx)], rest[len(hx):]
+        return run_functional(layer, dict(zip(names, values)), x, states, lengths)
+
+    assert torch.autograd.gradcheck(layer_function, (x, *hx, *params))
+
+
+@pytest.mark.parametrize("with_lengths", [False, True], ids=["full", "lengths"])
+@pytest.mark.parametrize("name, num_layers, bidirectional", ALL_STACKS)
+def test_bptt_equals_autograd(name, num_layers, bidirectional, with_lengths):
+    """Outputs, final states and every gradient agree with the autograd engine to 1e-10."""
+    check_against_autograd(name, num_layers, bidirectional, LENGTHS if with_lengths else None, "all")
+
+
+@pytest.mark.parametrize("into", ["output", "final"])
+@pytest.mark.parametrize("name", bptt_cells())
+def test_bptt_equals_autograd_with_gradient_into_one_end_only(name, into):
+    """Only the output sequence, or only h_n (c_n), receives a gradient (the other arrives as None)."""
+    check_against_autograd(name, 1, True, LENGTHS, into)
+
+
+def check_against_autograd(name: str, num_layers: int, bidirectional: bool, lengths: Tensor | None, into: str) -> None:
+    reference = make_layer(name, "autograd", num_layers, bidirectional)
+    layer = make_layer(name, "bptt", num_layers, bidirectional)
+    layer.load_state_dict(reference.state_dict())
+    x, hx = make_inputs(layer)
+    results, grads = gradients(layer, x, hx, lengths, into)
+    ref_results, ref_grads = gradients(reference, x, hx, lengths, into)
+    assert_all_close(results, ref_results, 1e-10, "result")
+    assert_all_close(grads, ref_grads, 1e-10, "gradient")
+
+
+@pytest.mark.parametrize("name", bptt_cells())
+def test_bptt_equals_autograd_without_bias(name):
+    reference = make_layer(name, "autograd", bias=False)
+    layer = make_layer(name, "bptt", bias=False)
+    layer.load_state_dict(reference.state_dict())
+    x, hx = make_inputs(layer)
+    results, grads = gradients(layer, x, hx, LENGTHS, "all")
+    ref_results, ref_grads = gradients(reference, x, hx, LENGTHS, "all")
+    assert_all_close(results, ref_results, 1e-10, "result")
+    assert_all_close(grads, ref_grads, 1e-10, "gradient")
+
+
+@pytest.mark.parametrize("with_lengths", [False, True], ids=["full", "lengths"])
+@pytest.mark.parametrize("name", STANDARD)
+def test_bptt_equals_fused_for_standard_cells(name, with_lengths):
+    """Against PyTorch's own kernel, two bidirectional layers."""
+    lengths = LENGTHS if with_lengths else None
+    reference = make_layer(name, "fused", 2, True)
+    layer = make_layer(name, "bptt", 2, True)
+    layer.load_state_dict(reference.state_dict())
+    x, hx = make_inputs(layer)
+    results, grads = gradients(layer, x, hx, lengths, "all")
+    ref_results, ref_grads = gradients(reference, x, hx, lengths, "all")
+    assert_all_close(results, ref_results, 1e-10, "result")
+    assert_all_close(grads, ref_grads, 1e-10, "gradient")
+
+
+@pytest.mark.parametrize("name", bptt_cells())
+def test_frozen_parameters_still_give_input_gradients(name):
+    """With every parameter frozen, ∂L/∂x and ∂L/∂h_0 still match autograd."""
+    reference = make_layer(name, "autograd")
+    layer = make_layer(name, "bptt")
+    layer.load_state_dict(reference.state_dict())
+    for module in (layer, reference):
+        module.requires_grad_(False)
+    x, hx = make_inputs(layer)
+    grads = [torch.autograd.grad(run(m, x, hx, LENGTHS)[0].square().sum(), [x, *hx]) for m in (layer, reference)]
+    assert_all_close(grads[0], grads[1], 1e-10, "gradient")
+
+
+# --------------------------------------------------------------------------------------------------
+# Autograd behaviour
+
+
+def test_second_backward_without_retain_graph_raises():
+    layer = make_layer("lstm", "bptt")
+    x, hx = make_inputs(layer)
+    loss = run(layer, x, hx, None)[0].sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()
+
+
+def test_second_backward_with_retain_graph_accumulates_the_same_gradient():
+    layer = make_layer("gru", "bptt")
+    x, hx = make_inputs(layer)
+    loss = run(layer, x, hx, LENGTHS)[0].sum()
+    loss.backward(retain_graph=True)
+    first = [x.grad.clone(), *(p.grad.clone() for p in layer.parameters())]
+    loss.backward()
+    second = [x.grad, *(p.grad for p in layer.parameters())]
+    assert_all_close(second, [2 * g for g in first], 1e-12, "accumulated gradient")
+
+
+def saved_tensor_count(function) -> int:
+    """How many tensors autograd is asked to keep while ``function`` runs."""
+    count = 0
+
+    def pack(tensor: Tensor) -> Tensor:
+        nonlocal count
+        count += 1
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        function()
+    return count
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru_cho"])
+def test_no_grad_inference_keeps_nothing_and_gives_the_same_outputs(name):
+    layer = make_layer(name, "bptt", bidirectional=True)
+    x, hx = make_inputs(layer)
+    with_graph = run(layer, x, hx, LENGTHS)
+    assert saved_tensor_count(lambda: run(layer, x, hx, LENGTHS)) > 0
+    with torch.no_grad():
+        assert saved_tensor_count(lambda: run(layer, x, hx, LENGTHS)) == 0
+        results = run(layer, x, hx, LENGTHS)
+    assert all(r.grad_fn is None for r in results)
+    assert_all_close(results, [r.detach() for r in with_graph], 0.0, "result")
+
+
+def test_nothing_requiring_grad_keeps_nothing():
+    layer = make_layer("lstm", "bptt").requires_grad_(False)
+    x, hx = make_inputs(layer)
+    x, hx = x.detach(), tuple(h.detach() for h in hx)
+    assert saved_tensor_count(lambda: run(layer, x, hx, None)) == 0
+
+
+def test_saved_activations_are_fewer_than_autograds():
+    """The bptt engine keeps less for the backward than autograd does (LSTM: 6 vs 7 T·B·H)."""
+    sizes = {}
+    for engine in ("bptt", "autograd"):
+        layer = make_layer("lstm", engine)
+        x, hx = make_inputs(layer, steps=8)
+        storages = {}
+
+        def pack(tensor: Tensor) -> Tensor:
+            storages[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            run(layer, x, hx, None)
+        sizes[engine] = sum(storages.values())
+    assert sizes["bptt"] < sizes["autograd"]
+
+
+def test_one_layer_used_twice_in_one_graph():
+    """Two calls of the same layer share its parameters; their gradients add up as under autograd."""
+    grads = {}
+    for engine in ("bptt", "autograd"):
+        layer = make_layer("gru_cho", engine)
+        x, hx = make_inputs(layer)
+        first = run(layer, x, hx, None)
+        second = run(layer, x.flip(0), (first[1],), LENGTHS)
+        loss = (first[0] * second[0]).sum() + second[1].sum()
+        grads[engine] = torch.autograd.grad(loss, [x, *hx, *layer.parameters()])
+    assert_all_close(grads["bptt"], grads["autograd"], 1e-10, "gradient")
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "gru_cho", "rnn_tanh"])
+def test_bfloat16_runs_and_stays_near_float32(name):
+    reference = make_layer(name, "autograd", dtype=torch.float32)
+    layer = make_layer(name, "bptt", dtype=torch.bfloat16)
+    layer.load_state_dict(reference.state_dict())
+    x, hx = make_inputs(reference, steps=5, dtype=torch.float32)
+    results, grads = gradients(reference, x, hx, LENGTHS, "all")
+    x16 = x.detach().bfloat16().requires_grad_()
+    hx16 = tuple(h.detach().bfloat16().requires_grad_() for h in hx)
+    results16, grads16 = gradients(layer, x16, hx16, LENGTHS, "all")
+    assert all(r.dtype == torch.bfloat16 for r in results16)
+    assert all(g.dtype == torch.bfloat16 and g.isfinite().all() for g in grads16)
+    # bfloat16 keeps 8 bits of mantissa: agreement to a few hundredths is all it can give.
+    assert_all_close([r.float() for r in results16], results, 0.03, "result")
+    assert_all_close([g.float() for g in grads16], grads, 0.03, "gradient", rtol=0.03)
+
+
+# --------------------------------------------------------------------------------------------------
+# Engine choice
+
+
+class StepOnlyCell(Cell):
+    """A user-defined cell with only its forward step: h_t = tanh(wx_t + W_hh h_{t-1}) ⊙ 0.5."""
+
+    name = "step_only_test_cell"
+    summary = "h = tanh(W x + W_hh h + b) / 2"
+
+    def step(self, wx: Tensor, state: State, p: Params) -> State:
+        (h_prev,) = state
+        return (0.5 * (wx + h_prev @ p.weight_hh.T).tanh(),)
+
+
+def test_auto_picks_fused_then_bptt_then_autograd():
+    assert engines.resolve("auto", get_cell_class("lstm")(2, 3)) == "fused"
+    assert engines.resolve("auto", get_cell_class("gru_cho")(2, 3)) == "bptt"
+    assert engines.resolve("auto", StepOnlyCell(2, 3)) == "autograd"
+
+
+def test_auto_layer_runs_a_non_fused_cell_on_bptt():
+    layer = make_layer("gru_cho", "auto")
+    x, hx = make_inputs(layer)
+    output = run(layer, x, hx, None)[0]
+    assert type(output.grad_fn).__name__ == "RecurrenceBackward"
+
+
+def test_bptt_on_a_cell_without_derivative_raises_naming_it():
+    assert not StepOnlyCell(2, 3).supports_bptt
+    with pytest.raises(ValueError, match="step_only_test_cell.*autograd"):
+        rnnkit.Recurrent(StepOnlyCell, 2, 3, engine="bptt")
+
+
+def test_step_only_cell_runs_on_auto_and_learns():
+    layer = rnnkit.Recurrent(StepOnlyCell, 2, 3, engine="auto")
+    output, h_n = layer(torch.randn(4, 2, 2))
+    output.sum().backward()
+    assert layer.weight_hh_l0.grad is not None and layer.weight_hh_l0.grad.abs().sum() > 0
