@@ -57,23 +57,29 @@ class Recurrence(torch.autograd.Function):
             buffer[0].copy_(s)
         saved_buffers: list[Tensor | None] = []    # (T, B, …) per saved tensor; None: read from S
         aliases: list[int | None] = []             # which state tensor a saved tensor is, if any
-        for t in range(steps):
-            new, saved = cell.bptt_forward(wx[t], tuple(b[t] for b in buffers), p)
+        # Per-step views made once (unbind), not indexed in the loop: the loop is Python, and at small
+        # sizes its per-call overhead is what costs.
+        state_steps = list(zip(*(buffer.unbind(0) for buffer in buffers)))    # T+1 tuples of (B, H)
+        masks = mask.unbind(0) if mask is not None else ()
+        saved_steps: list[tuple[Tensor, ...]] = []
+        for t, wx_t in enumerate(wx.unbind(0)):
+            new, saved = cell.bptt_forward(wx_t, state_steps[t], p)
             if t == 0:
                 aliases = [_alias(tensor, new) for tensor in saved]
                 saved_buffers = [
                     None if alias is not None else tensor.new_empty(steps, *tensor.shape)
                     for tensor, alias in zip(saved, aliases)
                 ]
-            for buffer, s in zip(buffers, new):
+                own_steps = [buffer.unbind(0) for buffer in saved_buffers if buffer is not None]
+                saved_steps = list(zip(*own_steps)) if own_steps else [()] * steps
+            for out, s, s_prev in zip(state_steps[t + 1], new, state_steps[t]):
                 if mask is None:
-                    buffer[t + 1].copy_(s)
+                    out.copy_(s)
                 else:
                     # Past a sequence's end its state is carried through unchanged.
-                    torch.where(mask[t], s, buffer[t], out=buffer[t + 1])
-            for buffer, tensor in zip(saved_buffers, saved):
-                if buffer is not None:
-                    buffer[t].copy_(tensor)
+                    torch.where(masks[t], s, s_prev, out=out)
+            for out, tensor in zip(saved_steps[t], (s for s, a in zip(saved, aliases) if a is None)):
+                out.copy_(tensor)
 
         ctx.set_materialize_grads(False)
         ctx.cell, ctx.names, ctx.num_states, ctx.aliases = cell, names, num_states, aliases
@@ -104,15 +110,18 @@ class Recurrence(torch.autograd.Function):
         # ds = ∂L/∂s_t, starting from what reached h_n (c_n).
         d_state = [g if g is not None else b.new_zeros(b.shape[1:]) for g, b in zip(grad_final, buffers)]
         dwx = like.new_empty(ctx.wx_shape)                                 # (T, B, G·H)
+        dwx_steps = dwx.unbind(0)
+        state_steps = list(zip(*(buffer.unbind(0) for buffer in buffers)))
+        saved_steps = list(zip(*(tensor.unbind(0) for tensor in saved))) if saved else [()] * steps
+        grad_steps = grad_output.unbind(0) if grad_output is not None else ()
+        keep_steps = keep.unbind(0) if keep is not None else ()
         delta_buffers: list[Tensor] = []
         for t in range(steps - 1, -1, -1):
             if grad_output is not None:
-                d_state[0] = d_state[0] + grad_output[t]
-            d_in = d_state if keep is None else [d * keep[t] for d in d_state]
-            dwx_t, d_prev, deltas = cell.bptt_backward(
-                tuple(d_in), tuple(s[t] for s in saved), tuple(b[t] for b in buffers), p
-            )
-            dwx[t].copy_(dwx_t)
+                d_state[0] = d_state[0] + grad_steps[t]
+            d_in = d_state if keep is None else [d * keep_steps[t] for d in d_state]
+            dwx_t, d_prev, deltas = cell.bptt_backward(tuple(d_in), saved_steps[t], state_steps[t], p)
+            dwx_steps[t].copy_(dwx_t)
             if t == steps - 1:
                 delta_buffers = [delta.new_empty(steps, *delta.shape) for delta in deltas]
             for buffer, delta in zip(delta_buffers, deltas):
@@ -121,7 +130,7 @@ class Recurrence(torch.autograd.Function):
                 d_state = list(d_prev)
             else:
                 # Padded rows hand their gradient to the step before unchanged.
-                d_state = [torch.addcmul(dp, d, 1 - keep[t]) for dp, d in zip(d_prev, d_state)]
+                d_state = [torch.addcmul(dp, d, 1 - keep_steps[t]) for dp, d in zip(d_prev, d_state)]
 
         weight_needs = ctx.needs_input_grad[5 + num_states :]
         grad_weights: list[Tensor | None] = [None] * len(weights)
