@@ -12,7 +12,7 @@ ratios bptt/fused, autograd/fused, bptt/autograd. Per size it also times the "GE
 products of one layer (projection, T recurrent products forwards and backwards, dW_hh, dx, dW_ih)
 alone through torch.mm/addmm, for G = 1, 3, 4 gate blocks. At the first size it measures the saved
 activations (every tensor autograd keeps for the backward, parameters and input excepted) of bptt
-and autograd.
+and autograd. Cells whose equations need I = H (MUT1, MUT2) run at I = H, their fused reference too.
 
     python benchmarks/engines.py                                    # full run, both sizes
     python benchmarks/engines.py --sizes 20,8,16,32 --repeats 3 --cells lstm gru   # quick
@@ -116,12 +116,10 @@ def saved_bytes(module: nn.Module, x: Tensor) -> int:
     return sum(storages.values())
 
 
-def cell_for(name: str, size: Size) -> Cell | None:
-    """A probe cell of ``name`` at ``size``, or None when the cell cannot be built there."""
-    try:
-        return rnnkit.get_cell_class(name)(size[2], size[3])
-    except ValueError:
-        return None
+def cell_size(name: str, size: Size) -> Size:
+    """``size``, with I = H for the cells whose equations use x_t as a hidden vector (MUT1, MUT2)."""
+    steps, batch, inputs, hidden = size
+    return (steps, batch, hidden, hidden) if rnnkit.get_cell_class(name).needs_square_input else size
 
 
 def benchmark(sizes: list[Size], cells: list[str], repeats: int, warmup: int, memory: bool) -> dict:
@@ -135,27 +133,28 @@ def benchmark(sizes: list[Size], cells: list[str], repeats: int, warmup: int, me
         entry: dict = {"T": steps, "B": batch, "I": inputs, "H": hidden, "cells": [], "gemm_floor": []}
         references: dict[str, nn.Module] = {}
         for name in cells:
-            probe = cell_for(name, size)
-            if probe is None:
-                entry["cells"].append({"cell": name, "skipped": f"cannot be built with I={inputs}, H={hidden}"})
-                continue
-            family, reference = family_module(probe, inputs, hidden)
-            references.setdefault(family, reference)
-            runs = {"fused": fwd_bwd(reference, x)}
+            cell_inputs = cell_size(name, size)[2]
+            cell_x = x if cell_inputs == inputs else torch.randn(steps, batch, cell_inputs, requires_grad=True)
+            probe = rnnkit.get_cell_class(name)(cell_inputs, hidden)
+            family, reference = family_module(probe, cell_inputs, hidden)
+            if cell_inputs == inputs:
+                references.setdefault(family, reference)
+            runs = {"fused": fwd_bwd(reference, cell_x)}
             layers = {}
             for engine in ("bptt", "autograd"):
                 if engines.can_run(engine, probe):
-                    layers[engine] = rnnkit.Recurrent(name, inputs, hidden, engine=engine)
-                    runs[engine] = fwd_bwd(layers[engine], x)
+                    layers[engine] = rnnkit.Recurrent(name, cell_inputs, hidden, engine=engine)
+                    runs[engine] = fwd_bwd(layers[engine], cell_x)
             medians = time_round_robin(runs, repeats, warmup)
-            row = {"cell": name, "family": family, **{f"{k}_ms": 1e3 * v for k, v in medians.items()}}
+            row = {"cell": name, "family": family, "I": cell_inputs,
+                   **{f"{k}_ms": 1e3 * v for k, v in medians.items()}}
             for engine in layers:
                 row[f"{engine}/fused"] = medians[engine] / medians["fused"]
             if len(layers) == 2:
                 row["bptt/autograd"] = medians["bptt"] / medians["autograd"]
             if memory and index == 0:
                 for engine, layer in layers.items():
-                    row[f"{engine}_saved_MB"] = saved_bytes(layer, x) / 2**20
+                    row[f"{engine}_saved_MB"] = saved_bytes(layer, cell_x) / 2**20
                 if len(layers) == 2:
                     row["saved bptt/autograd"] = row["bptt_saved_MB"] / row["autograd_saved_MB"]
             entry["cells"].append(row)
@@ -186,10 +185,9 @@ def print_table(result: dict) -> None:
             header += f" {'saved MB bptt':>13} {'autograd':>9} {'ratio':>6}"
         print(header)
         for row in entry["cells"]:
-            if "skipped" in row:
-                print(f"{row['cell']:14} skipped: {row['skipped']}")
-                continue
-            line = (f"{row['cell']:14} {row['family']:9} {row['fused_ms']:9.1f} {row.get('bptt_ms', float('nan')):9.1f} "
+            # The MUT1/MUT2 rows run at I = H (their equations need it), fused kernel included.
+            cell = row["cell"] if row["I"] == entry["I"] else f"{row['cell']} (I={row['I']})"
+            line = (f"{cell:14} {row['family']:9} {row['fused_ms']:9.1f} {row.get('bptt_ms', float('nan')):9.1f} "
                     f"{row.get('autograd_ms', float('nan')):9.1f} {row.get('bptt/fused', float('nan')):10.2f} "
                     f"{row.get('autograd/fused', float('nan')):11.2f} {row.get('bptt/autograd', float('nan')):10.2f}")
             if memory:
