@@ -178,6 +178,14 @@ class Cell:
     # ``deltas`` are whatever per-step tensors the weight gradients need beyond dwx (often none);
     # the engine stacks each over time into (T, B, …). ``s_prev`` and ``saved`` arrive stacked the
     # same way. Padded steps never reach the cell: the engine passes their state and gradient through.
+    #
+    # What the engine (engines/bptt.py) relies on, and offers:
+    # - A saved tensor that *is* one of the new state tensors (``return (h, c), (gates, c)``) is stored
+    #   once, as a view of the engine's (T+1, B, H) state buffer, not copied: save the state itself
+    #   rather than a copy of it. On padded rows it then holds the carried state; those rows always
+    #   receive a zero ∂L/∂s_t, so a backward that is linear in ∂L/∂s (every derivative is) ignores them.
+    # - bptt_backward must not modify its arguments in place (a retained graph runs it again).
+    # - Without a gradient to compute, the engine runs bptt_forward alone and drops what it saves.
 
     @property
     def supports_bptt(self) -> bool:
