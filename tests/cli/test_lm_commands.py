@@ -3,6 +3,7 @@ where output capture suffices, as real subprocesses where signals and stdout mat
 
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -31,9 +32,22 @@ def python_like_text(lines: int = 500) -> str:
     return "".join(out)
 
 
-def rnnkit(*args: str, **kwargs) -> subprocess.CompletedProcess:
+# Tiny models run fastest on one thread, and two threads per process stall badly when other
+# processes share the cores (OpenMP workers spin waiting for each other).
+ONE_THREAD = os.environ | {"OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def rnnkit(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "rnnkit.cli.main", *args], capture_output=True, text=True,
-                          timeout=300, **kwargs)
+                          timeout=300, env=ONE_THREAD)
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +165,7 @@ def test_a_run_interrupted_by_sigint_and_resumed_ends_with_the_uninterrupted_wei
 
     process = subprocess.Popen([sys.executable, "-m", "rnnkit.cli.main", "train", "lm", "--data", str(text_file),
                                 "--out", str(tmp_path / "cut"), *TRAIN],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ONE_THREAD)
     metrics = tmp_path / "cut" / "metrics.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:

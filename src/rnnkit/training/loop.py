@@ -54,10 +54,11 @@ class TrainConfig:
     seq_len: int = 128                # k: steps per chunk (truncated BPTT length)
     lr: float = 3e-3                  # peak learning rate of AdamW
     weight_decay: float = 0.01        # AdamW's decoupled weight decay
-    warmup_steps: int = 50            # steps of linear learning-rate warm-up
+    warmup_steps: int = 20            # steps of linear learning-rate warm-up
     final_lr_ratio: float = 0.05      # learning rate at the end of the budget, as a fraction of lr
     clip: float | None = 1.0          # gradient clipping by global norm; None turns it off
-    val_every: int | None = None      # steps between validations; None: ten per run
+    val_every: int | None = None      # steps between validations; None: ten per run (for a time
+                                      # budget, at most a fifth of the time spent validating)
     val_tokens: int = 100_000         # tokens of the validation text read per validation; 0: all
     save_every: float = 60.0          # seconds between saves of the trainer state
     log_every: int = 10               # steps between training rows of metrics.jsonl
@@ -181,6 +182,7 @@ class Trainer:
         self.best_step: int | None = None
         self.last_val_elapsed = 0.0
         self.last_val_step: int | None = None
+        self.last_val_seconds = 0.0
         self.carried: State = None
 
     # ----------------------------------------------------------------------------------------------
@@ -235,12 +237,16 @@ class Trainer:
             return self.step % config.val_every == 0
         if config.steps is not None:
             return self.step % max(1, config.steps // 10) == 0
-        return self.elapsed - self.last_val_elapsed >= config.budget_seconds() / 10
+        # Ten per run, but never more than a fifth of the time: a slow validation waits longer.
+        interval = max(config.budget_seconds() / 10, 4 * self.last_val_seconds)
+        return self.elapsed - self.last_val_elapsed >= interval
 
     def _validate(self) -> float:
         self.model.eval()
+        started = time.monotonic()
         with torch.no_grad():
             loss = self.evaluate()
+        self.last_val_seconds = time.monotonic() - started
         self.last_val_elapsed, self.last_val_step = self.elapsed, self.step
         self._log({"step": self.step, "elapsed_s": round(self.elapsed, 3), "split": "val", "loss": loss,
                    self.metric.name: self.metric(loss)})
