@@ -41,7 +41,7 @@ class LanguageModelConfig:
 
     vocab_size: int                     # tokens V of the vocabulary
     cell: str = "lstm"                  # any name of rnnkit.cell_names()
-    hidden_size: int = 512              # H of every recurrent layer
+    hidden_size: int = 256              # H of every recurrent layer
     num_layers: int = 1                 # stacked recurrent layers
     embedding_size: int | None = None   # E of the embedding; None: the hidden size
     dropout: float = 0.0                # dropout between stacked layers

@@ -51,7 +51,7 @@ class TrainConfig:
     steps: int | None = None          # budget: optimizer steps in total (across resumes)
     minutes: float | None = None      # budget: minutes of training (across resumes)
     batch_size: int = 32              # B parallel streams
-    seq_len: int = 128                # k: steps per chunk (truncated BPTT length)
+    seq_len: int = 64                 # k: steps per chunk (truncated BPTT length)
     lr: float = 3e-3                  # peak learning rate of AdamW
     weight_decay: float = 0.01        # AdamW's decoupled weight decay
     warmup_steps: int = 20            # steps of linear learning-rate warm-up
