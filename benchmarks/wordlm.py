@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--val-every", type=int, help="steps between validations (default: ten per run)")
-    parser.add_argument("--val-tokens", type=int, default=0, help="validation words per validation (0: all)")
+    parser.add_argument("--val-tokens", type=int, default=60_000,
+                        help="validation words per validation during training (0: all); the summary uses all")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", help="where the run directory goes (default: a temporary directory)")
     args = parser.parse_args(argv)
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainConfig(minutes=args.minutes, batch_size=args.batch, seq_len=args.seq_len, lr=args.lr,
                          weight_decay=args.weight_decay, val_every=args.val_every, val_tokens=args.val_tokens,
                          seed=args.seed)
-    result = language_modeling.train(run_dir, corpus, options, "auto", config, val_data=str(files["valid"]))
+    language_modeling.train(run_dir, corpus, options, "auto", config, val_data=str(files["valid"]))
 
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     validations = [row for row in rows if row["split"] == "val"]
@@ -73,13 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'time (s)':>9} {'step':>6} {'val perplexity':>15}")
     for row in validations:
         print(f"{row['elapsed_s']:>9.1f} {row['step']:>6} {row['perplexity']:>15.2f}")
-    first = next((row for row in validations if row["perplexity"] < 250), None)
+    first = next((row for row in validations if row["perplexity"] < 250), None)   # on --val-tokens words
     model, tokenizer, _ = language_modeling.load_run(run_dir)
-    test_tokens = encode_corpus(CorpusConfig(path=str(files["test"]), tokens="word"),
-                                language_modeling.cache_dir(run_dir), tokenizer).tokens
-    test_loss, _ = language_modeling.evaluate_tokens(model, test_tokens, 16, args.seq_len)
-    print(f"SUMMARY wordlm: best val perplexity {math.exp(result.best_val_loss):.2f}, test perplexity "
-          f"{math.exp(test_loss):.2f} after {args.minutes:g} min (H={args.hidden}, L={args.layers}, "
+    losses = {}
+    for split in ("valid", "test"):
+        tokens = encode_corpus(CorpusConfig(path=str(files[split]), tokens="word"),
+                               language_modeling.cache_dir(run_dir), tokenizer).tokens
+        losses[split], _ = language_modeling.evaluate_tokens(model, tokens, 16, args.seq_len)
+    print(f"SUMMARY wordlm: best checkpoint: val perplexity (all of valid.txt) {math.exp(losses['valid']):.2f}, test perplexity "
+          f"{math.exp(losses['test']):.2f} after {args.minutes:g} min (H={args.hidden}, L={args.layers}, "
           f"B={args.batch}, k={args.seq_len}, vocab {len(tokenizer)}), median {statistics.median(speeds):,.0f} "
           f"words/s; val perplexity < 250 " + (f"reached at {first['elapsed_s']:.0f} s" if first else "not reached")
           + f"; run dir {run_dir}")
