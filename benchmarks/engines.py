@@ -191,8 +191,9 @@ def print_table(result: dict) -> None:
                     f"{row.get('autograd_ms', float('nan')):9.1f} {row.get('bptt/fused', float('nan')):10.2f} "
                     f"{row.get('autograd/fused', float('nan')):11.2f} {row.get('bptt/autograd', float('nan')):10.2f}")
             if memory:
-                line += (f" {row.get('bptt_saved_MB', float('nan')):13.1f} {row.get('autograd_saved_MB', float('nan')):9.1f}"
-                         f" {row.get('saved bptt/autograd', float('nan')):6.2f}")
+                nan = float("nan")
+                line += (f" {row.get('bptt_saved_MB', nan):13.1f} {row.get('autograd_saved_MB', nan):9.1f}"
+                         f" {row.get('saved bptt/autograd', nan):6.2f}")
             print(line)
         for floor in entry["gemm_floor"]:
             print(f"GEMM floor G={floor['gates']}: {floor['floor_ms']:.1f} ms = {floor['floor/fused']:.2f}× "

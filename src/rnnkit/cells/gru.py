@@ -88,7 +88,8 @@ class GRUCell(Cell):
         # h_t = n + z ⊙ (h_{t-1} − n): ∂L/∂n = dh − dh ⊙ z; then tanh' = 1 − n².
         dn = torch.addcmul(dh, dh, z, value=-1)
         torch.addcmul(dn, dn * n, n, value=-1, out=da_n)
-        # a_n = wx_n + r ⊙ m: the recurrent side of the n block gets r ⊙ ∂L/∂a_n, the reset gate m ⊙ ∂L/∂a_n.
+        # a_n = wx_n + r ⊙ m: the recurrent side of the n block gets r ⊙ ∂L/∂a_n,
+        # the reset gate m ⊙ ∂L/∂a_n.
         dm = da_n * r                                                      # (B, H): delta of this step
         dr = da_n * m * r
         torch.addcmul(dr, dr, r, value=-1, out=da_r)                       # σ': dr ⊙ r − (dr ⊙ r) ⊙ r

@@ -98,7 +98,8 @@ class Recurrence(torch.autograd.Function):
         """The backward loop t = T … 1, then the weight gradients once."""
         cell, num_states = ctx.cell, ctx.num_states
         mask, *rest = ctx.saved_tensors
-        buffers, own, weights = rest[:num_states], rest[num_states : num_states + ctx.num_own], rest[num_states + ctx.num_own :]
+        buffers, own = rest[:num_states], rest[num_states : num_states + ctx.num_own]
+        weights = rest[num_states + ctx.num_own :]
         p = _params(ctx.names, weights)
         own_iter = iter(own)
         saved = [buffers[a][1:] if a is not None else next(own_iter) for a in ctx.aliases]
@@ -115,6 +116,7 @@ class Recurrence(torch.autograd.Function):
         saved_steps = list(zip(*(tensor.unbind(0) for tensor in saved))) if saved else [()] * steps
         grad_steps = grad_output.unbind(0) if grad_output is not None else ()
         keep_steps = keep.unbind(0) if keep is not None else ()
+        drop_steps = (1 - keep).unbind(0) if keep is not None else ()
         delta_buffers: list[Tensor] = []
         for t in range(steps - 1, -1, -1):
             if grad_output is not None:
@@ -130,12 +132,13 @@ class Recurrence(torch.autograd.Function):
                 d_state = list(d_prev)
             else:
                 # Padded rows hand their gradient to the step before unchanged.
-                d_state = [torch.addcmul(dp, d, 1 - keep_steps[t]) for dp, d in zip(d_prev, d_state)]
+                d_state = [torch.addcmul(dp, d, drop_steps[t]) for dp, d in zip(d_prev, d_state)]
 
         weight_needs = ctx.needs_input_grad[5 + num_states :]
         grad_weights: list[Tensor | None] = [None] * len(weights)
         if any(weight_needs):
-            grads = cell.bptt_weight_grads(dwx, tuple(delta_buffers), tuple(b[:-1] for b in buffers), tuple(saved), p)
+            state_prev = tuple(b[:-1] for b in buffers)                     # s_0 … s_{T-1}
+            grads = cell.bptt_weight_grads(dwx, tuple(delta_buffers), state_prev, tuple(saved), p)
             present = [name for name, is_present in ctx.names if is_present]
             grad_weights = [grads.get(name) if need else None for name, need in zip(present, weight_needs)]
         state_needs = ctx.needs_input_grad[5 : 5 + num_states]
