@@ -32,17 +32,8 @@ def python_like_text(lines: int = 500) -> str:
     return "".join(out)
 
 
-# Tiny models run fastest on one thread, and two threads per process stall badly when other
-# processes share the cores (OpenMP workers spin waiting for each other).
+# Subprocesses too run on one thread (see tests/conftest.py).
 ONE_THREAD = os.environ | {"OMP_NUM_THREADS": "1"}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def rnnkit(*args: str) -> subprocess.CompletedProcess:

@@ -310,6 +310,18 @@ def test_one_layer_used_twice_in_one_graph():
     assert_all_close(grads["bptt"], grads["autograd"], 1e-10, "gradient")
 
 
+def test_output_may_be_modified_in_place_like_torch_nn():
+    """Scaling the output in place leaves the backward intact, as with torch.nn.LSTM."""
+    grads = {}
+    for engine in ("bptt", "autograd"):
+        layer = make_layer("peephole_lstm", engine)
+        x, hx = make_inputs(layer)
+        output, _ = layer(x)
+        output.mul_(3.0)
+        grads[engine] = torch.autograd.grad(output.sum(), [x, *layer.parameters()])
+    assert_all_close(grads["bptt"], grads["autograd"], 1e-10, "gradient")
+
+
 @pytest.mark.parametrize("name", ["lstm", "gru", "gru_cho", "rnn_tanh"])
 def test_bfloat16_runs_and_stays_near_float32(name):
     reference = make_layer(name, "autograd", dtype=torch.float32)

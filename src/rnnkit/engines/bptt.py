@@ -6,7 +6,7 @@ gradient stays one GEMM done by autograd, plus the initial state and the cell's 
 
     forward   s_t, saved_t = cell.bptt_forward(wx_t, s_{t-1})        t = 1 … T, no graph
               kept: S[k] = s_0 … s_T (T+1, B, H) per state tensor, saved_t stacked into (T, B, …)
-              output h_1 … h_T is the view S[0][1:], h_n (c_n) the view S[k][T]
+              output h_1 … h_T is a copy of S[0][1:], h_n (c_n) the view S[k][T]
     backward  dwx_t, ds_{t-1}, deltas_t = cell.bptt_backward(ds_t, saved_t, s_{t-1})   t = T … 1
               ds_t = ∂L/∂s_t, from the output h_t, from step t+1, and at t = T from h_n (c_n)
     weights   cell.bptt_weight_grads(dwx, deltas, S[:-1], saved): large GEMMs over all T·B rows
@@ -87,9 +87,10 @@ class Recurrence(torch.autograd.Function):
         own = [buffer for buffer in saved_buffers if buffer is not None]
         ctx.num_own = len(own)
         ctx.save_for_backward(mask, *buffers, *own, *weights)
-        output = buffers[0][1:]                                            # (T, B, H), a view
-        if mask is not None:
-            output = output.masked_fill(~mask, 0.0)
+        # The output is a copy, not a view of the saved buffer: users may modify it in place, as
+        # they may torch.nn.LSTM's, without touching what the backward reads.
+        output = buffers[0][1:]                                            # (T, B, H)
+        output = output.clone() if mask is None else output.masked_fill(~mask, 0.0)
         return (output, *(buffer[steps] for buffer in buffers))
 
     @staticmethod
