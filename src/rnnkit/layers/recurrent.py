@@ -36,8 +36,8 @@ class Recurrent(nn.Module):
         dropout: dropout on every layer's output except the last (training mode only).
         bidirectional: add a second direction that reads each sequence backwards.
         residual: add each layer's input to its output where their sizes match (layers > 0).
-        engine: ``"auto"`` (fused where PyTorch has the exact kernel, else the best other engine),
-            ``"fused"`` or ``"autograd"``.
+        engine: ``"auto"`` (fused where PyTorch has the exact kernel, else bptt where the cell has
+            its analytic derivative, else autograd), ``"fused"``, ``"bptt"`` or ``"autograd"``.
         init: ``None`` (the cell's default: PyTorch's uniform ±1/√H for the standard cells),
             ``"orthogonal"`` or ``"identity"``.
         forget_bias: initial forget-gate bias for cells that have one (LSTM family).
