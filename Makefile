@@ -18,7 +18,9 @@ setup: $(BIN)/python
 test: setup
 	$(BIN)/python -m pytest -q
 
+# The demo's run directory is its own: a second `make demo` starts afresh.
 demo: setup
+	rm -rf runs/demo
 	$(BIN)/rnnkit train lm --minutes 3 --out runs/demo
 	$(BIN)/rnnkit sample runs/demo --length 600 --temperature 0.8
 
