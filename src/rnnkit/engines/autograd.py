@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ..cells import Cell, Params, State
-from .sequences import padding_mask, reverse_padded
+from .sequences import padding_mask, run_directions
 
 
 def run_direction(cell: Cell, x: Tensor, p: Params, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
@@ -42,10 +42,4 @@ def run_layer(
     training: bool,
 ) -> tuple[Tensor, list[State]]:
     """One layer, every direction: direction 1 (if any) reads each sequence backwards."""
-    outputs, finals = [], []
-    for direction, (p, state) in enumerate(zip(params, states)):
-        inputs = reverse_padded(x, lengths) if direction else x
-        output, final = run_direction(cell, inputs, p, state, lengths)
-        outputs.append(reverse_padded(output, lengths) if direction else output)
-        finals.append(final)
-    return torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0], finals
+    return run_directions(run_direction, cell, x, params, states, lengths)

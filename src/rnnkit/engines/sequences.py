@@ -13,8 +13,14 @@ reversed, b=2 is ``f e ·``, not ``· f e``.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import Tensor
+
+from ..cells import Cell, Params, State
+
+DirectionRunner = Callable[[Cell, Tensor, Params, State, "Tensor | None"], tuple[Tensor, State]]
 
 
 def padding_mask(lengths: Tensor, steps: int, like: Tensor) -> Tensor:
@@ -32,3 +38,22 @@ def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
     lengths = lengths.to(x.device).unsqueeze(0)                             # (1, B)
     index = torch.where(time < lengths, lengths - 1 - time, time)           # (T, B)
     return x.gather(0, index.unsqueeze(-1).expand_as(x))
+
+
+def run_directions(
+    run_direction: DirectionRunner,
+    cell: Cell,
+    x: Tensor,
+    params: list[Params],
+    states: list[State],
+    lengths: Tensor | None,
+) -> tuple[Tensor, list[State]]:
+    """One layer, every direction, with ``run_direction`` running one: direction 1 (if any) reads
+    each sequence backwards, and its outputs are put back in time order before the two are joined."""
+    outputs, finals = [], []
+    for direction, (p, state) in enumerate(zip(params, states)):
+        inputs = reverse_padded(x, lengths) if direction else x
+        output, final = run_direction(cell, inputs, p, state, lengths)
+        outputs.append(reverse_padded(output, lengths) if direction else output)
+        finals.append(final)
+    return torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0], finals
