@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from .base import Params, State
+from .elman import tanh_
 from .lstm import LSTMFamilyCell
 
 
@@ -72,7 +73,7 @@ class LSTMAblationCell(LSTMFamilyCell):
         if g.start:
             gates[:, : g.start].sigmoid_()
         if self.input_activation:
-            gates[:, g].tanh_()
+            tanh_(gates[:, g])
         if g.stop < gates.size(1):
             gates[:, g.stop :].sigmoid_()
 
@@ -86,7 +87,7 @@ class LSTMAblationCell(LSTMFamilyCell):
             c.addcmul_(gate["f"], c_prev)
         else:
             c += c_prev
-        a_c = c.tanh() if self.output_activation else c
+        a_c = tanh_(c.clone()) if self.output_activation else c
         # Without an output gate h_t is a_c itself (no ablation removes both o and the tanh).
         h = a_c * gate["o"] if "o" in gate else a_c
         return (h, c), (gates, a_c)
@@ -241,10 +242,10 @@ class CoupledLSTMCell(LSTMFamilyCell):
         hidden = self.hidden_size
         gates = torch.addmm(wx, h_prev, p.weight_hh.T)                     # (B, 3H) pre-activations
         f = gates[:, :hidden].sigmoid_()
-        g = gates[:, hidden : 2 * hidden].tanh_()
+        g = tanh_(gates[:, hidden : 2 * hidden])
         o = gates[:, 2 * hidden :].sigmoid_()
         c = torch.addcmul(g, f, c_prev - g)
-        tanh_c = c.tanh()
+        tanh_c = tanh_(c.clone())
         return (o * tanh_c, c), (gates, tanh_c)
 
     def bptt_backward(

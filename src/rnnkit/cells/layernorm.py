@@ -23,6 +23,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from .base import Cell, Params, State
+from .elman import tanh_
 
 EPS = 1e-5
 
@@ -136,12 +137,12 @@ class LayerNormLSTMCell(LayerNormCell):
         gates, wh_mean, wh_rstd = _layer_norm(wh, p.gain_hh, p.bias_hh)
         gates += wx                                                        # (B, 4H) pre-activations
         gates[:, : 2 * hidden].sigmoid_()
-        gates[:, 2 * hidden : 3 * hidden].tanh_()
+        tanh_(gates[:, 2 * hidden : 3 * hidden])
         gates[:, 3 * hidden :].sigmoid_()
         i, f, g, o = gates.chunk(4, dim=1)
         c = torch.addcmul(f * c_prev, i, g)                                # (B, H)
         tanh_l, c_mean, c_rstd = _layer_norm(c, p.gain_c, p.bias_c)
-        tanh_l.tanh_()
+        tanh_(tanh_l)
         return (o * tanh_l, c), (gates, wh, wh_mean, wh_rstd, c, c_mean, c_rstd, tanh_l)
 
     def bptt_backward(
@@ -224,7 +225,7 @@ class LayerNormGRUCell(LayerNormCell):
         rz = (wx[:, : 2 * hidden] + u[:, : 2 * hidden]).sigmoid_()        # (B, 2H)
         r, z = rz.chunk(2, dim=1)
         u_n = u[:, 2 * hidden :]
-        n = torch.addcmul(wx[:, 2 * hidden :], r, u_n).tanh_()
+        n = tanh_(torch.addcmul(wx[:, 2 * hidden :], r, u_n))
         return (torch.addcmul(n, z, h_prev - n),), (rz, n, u_n, wh, wh_mean, wh_rstd)
 
     def bptt_backward(

@@ -40,6 +40,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from .base import Cell, Params, State
+from .elman import tanh_
 
 
 class MUTCell(Cell):
@@ -116,7 +117,7 @@ class MUT1Cell(MUTCell):
         z = wx[:, :hidden].sigmoid()
         r = torch.addmm(wx[:, hidden : 2 * hidden], h_prev, W_hr.T).sigmoid_()
         rh = r * h_prev
-        h_tilde = torch.addmm(wx[:, 2 * hidden :], rh, W_hh.T).tanh_()
+        h_tilde = tanh_(torch.addmm(wx[:, 2 * hidden :], rh, W_hh.T))
         return (torch.addcmul(h_prev, z, h_tilde - h_prev),), (z, r, h_tilde, rh)
 
     def bptt_backward(
@@ -170,7 +171,7 @@ class MUT2Cell(MUTCell):
         zr = torch.addmm(wx[:, : 2 * hidden], h_prev, p.weight_hh[: 2 * hidden].T).sigmoid_()
         z, r = zr.chunk(2, dim=1)
         rh = r * h_prev
-        h_tilde = torch.addmm(wx[:, 2 * hidden :], rh, p.weight_hh[2 * hidden :].T).tanh_()
+        h_tilde = tanh_(torch.addmm(wx[:, 2 * hidden :], rh, p.weight_hh[2 * hidden :].T))
         return (torch.addcmul(h_prev, z, h_tilde - h_prev),), (z, r, h_tilde, rh)
 
     def bptt_backward(
@@ -220,11 +221,11 @@ class MUT3Cell(MUTCell):
         (h_prev,) = state
         hidden = self.hidden_size
         W_hz, W_hr, W_hh = p.weight_hh.chunk(3)
-        tanh_h = h_prev.tanh()
+        tanh_h = tanh_(h_prev.clone())
         z = torch.addmm(wx[:, :hidden], tanh_h, W_hz.T).sigmoid_()
         r = torch.addmm(wx[:, hidden : 2 * hidden], h_prev, W_hr.T).sigmoid_()
         rh = r * h_prev
-        h_tilde = torch.addmm(wx[:, 2 * hidden :], rh, W_hh.T).tanh_()
+        h_tilde = tanh_(torch.addmm(wx[:, 2 * hidden :], rh, W_hh.T))
         return (torch.addcmul(h_prev, z, h_tilde - h_prev),), (z, r, h_tilde, rh, tanh_h)
 
     def bptt_backward(

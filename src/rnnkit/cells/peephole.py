@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from .base import Params, State
+from .elman import tanh_
 from .lstm import LSTMFamilyCell
 
 
@@ -71,11 +72,11 @@ class PeepholeLSTMCell(LSTMFamilyCell):
         if_ = gates[:, : 2 * hidden]
         if_.view(-1, 2, hidden).addcmul_(c_prev.unsqueeze(1), w_cif.view(2, hidden)).sigmoid_()
         i, f = if_.chunk(2, dim=1)
-        g = gates[:, 2 * hidden : 3 * hidden].tanh_()
+        g = tanh_(gates[:, 2 * hidden : 3 * hidden])
         o = gates[:, 3 * hidden :]
         c = torch.addcmul(f * c_prev, i, g)
         o.addcmul_(c, w_co).sigmoid_()
-        tanh_c = c.tanh()
+        tanh_c = tanh_(c.clone())
         return (o * tanh_c, c), (gates, tanh_c, c)
 
     def bptt_backward(
