@@ -22,7 +22,7 @@ test: setup
 demo: setup
 	rm -rf runs/demo
 	$(BIN)/rnnkit train lm --minutes 3 --out runs/demo
-	$(BIN)/rnnkit sample runs/demo --length 600 --temperature 0.8
+	$(BIN)/rnnkit sample runs/demo --prompt "def " --length 600 --temperature 0.8
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
