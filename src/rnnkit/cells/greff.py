@@ -29,8 +29,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from .activations import tanh_
 from .base import Params, State
-from .elman import tanh_
 from .lstm import LSTMFamilyCell
 
 

@@ -30,8 +30,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from .activations import tanh_
 from .base import Cell, Params, State
-from .elman import tanh_
 
 
 class LSTMFamilyCell(Cell):

@@ -22,8 +22,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .activations import tanh_
 from .base import Params, State
-from .elman import tanh_
 from .lstm import LSTMFamilyCell
 
 
