@@ -11,6 +11,7 @@ relies on that order. Both serialise to JSON (``vocab.json`` of a run) and back.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable
 
@@ -20,7 +21,7 @@ UNK = "<unk>"
 EOS = "<eos>"
 
 
-class Tokenizer:
+class Tokenizer(ABC):
     """Base class: a vocabulary (list of token strings) and the maps both ways."""
 
     kind: str = ""
@@ -42,9 +43,10 @@ class Tokenizer:
         return f"{type(self).__name__}({len(self)} tokens)"
 
     @classmethod
+    @abstractmethod
     def split(cls, text: str) -> list[str]:
         """The token strings of ``text``."""
-        raise NotImplementedError
+        ...
 
     @classmethod
     def counts(cls, pieces: Iterable[str]) -> Counter:
@@ -75,13 +77,15 @@ class Tokenizer:
             kept = kept[: max_size - len(cls.specials)]
         return cls([*cls.specials, *kept])
 
+    @abstractmethod
     def encode(self, text: str) -> np.ndarray:
         """Token ids of ``text`` (int64)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def piece(self, token_id: int, previous_id: int | None = None) -> str:
         """The text that token ``token_id`` adds after token ``previous_id`` (None: at the start)."""
-        raise NotImplementedError
+        ...
 
     def decode(self, ids: Iterable[int]) -> str:
         """The text of a sequence of token ids."""
