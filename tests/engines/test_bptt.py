@@ -17,6 +17,9 @@ from rnnkit import engines
 from rnnkit.cells import Cell, Params, State, get_cell_class
 
 HIDDEN = 3
+# The engines with the cells' hand-derived backward: every test of exactness and autograd behaviour
+# runs on both.
+BPTT_ENGINES = pytest.mark.parametrize("engine", ["bptt", "bptt-recompute"])
 STANDARD = ["rnn_tanh", "rnn_relu", "irnn", "lstm", "gru"]          # cells with a fused PyTorch kernel
 
 
@@ -116,12 +119,13 @@ LENGTHS = torch.tensor([4, 1, 3])
 # Exactness
 
 
+@BPTT_ENGINES
 @pytest.mark.parametrize("with_lengths", [False, True], ids=["full", "lengths"])
 @pytest.mark.parametrize("name, num_layers, bidirectional", GRADCHECK_STACKS)
-def test_gradcheck_whole_layer(name, num_layers, bidirectional, with_lengths):
+def test_gradcheck_whole_layer(engine, name, num_layers, bidirectional, with_lengths):
     """Finite differences agree with the bptt backward for inputs, initial states and parameters,
     with gradients flowing into the output and into h_n (c_n) at once."""
-    layer = make_layer(name, "bptt", num_layers, bidirectional)
+    layer = make_layer(name, engine, num_layers, bidirectional)
     x, hx = make_inputs(layer, steps=3)
     lengths = torch.tensor([3, 1, 2]) if with_lengths else None
     names = [n for n, _ in layer.named_parameters()]
@@ -140,10 +144,11 @@ def run_functional(layer, params, x, states, lengths):
     return (output, *(state if layer.state_size == 2 else (state,)))
 
 
+@BPTT_ENGINES
 @pytest.mark.parametrize("name", bptt_cells())
-def test_gradcheck_full_jacobian_single_layer(name):
+def test_gradcheck_full_jacobian_single_layer(engine, name):
     """The complete Jacobian (not fast mode's random projection) of one layer with padding."""
-    layer = make_layer(name, "bptt", hidden=2)
+    layer = make_layer(name, engine, hidden=2)
     x, hx = make_inputs(layer, steps=3, batch=2)
     lengths = torch.tensor([3, 2])
     names = [n for n, _ in layer.named_parameters()]
@@ -156,23 +161,26 @@ def test_gradcheck_full_jacobian_single_layer(name):
     assert torch.autograd.gradcheck(layer_function, (x, *hx, *params))
 
 
+@BPTT_ENGINES
 @pytest.mark.parametrize("with_lengths", [False, True], ids=["full", "lengths"])
 @pytest.mark.parametrize("name, num_layers, bidirectional", ALL_STACKS)
-def test_bptt_equals_autograd(name, num_layers, bidirectional, with_lengths):
+def test_bptt_equals_autograd(engine, name, num_layers, bidirectional, with_lengths):
     """Outputs, final states and every gradient agree with the autograd engine to 1e-10."""
-    check_against_autograd(name, num_layers, bidirectional, LENGTHS if with_lengths else None, "all")
+    check_against_autograd(engine, name, num_layers, bidirectional, LENGTHS if with_lengths else None, "all")
 
 
+@BPTT_ENGINES
 @pytest.mark.parametrize("into", ["output", "final"])
 @pytest.mark.parametrize("name", bptt_cells())
-def test_bptt_equals_autograd_with_gradient_into_one_end_only(name, into):
+def test_bptt_equals_autograd_with_gradient_into_one_end_only(engine, name, into):
     """Only the output sequence, or only h_n (c_n), receives a gradient (the other arrives as None)."""
-    check_against_autograd(name, 1, True, LENGTHS, into)
+    check_against_autograd(engine, name, 1, True, LENGTHS, into)
 
 
-def check_against_autograd(name: str, num_layers: int, bidirectional: bool, lengths: Tensor | None, into: str) -> None:
+def check_against_autograd(engine: str, name: str, num_layers: int, bidirectional: bool, lengths: Tensor | None,
+                           into: str) -> None:
     reference = make_layer(name, "autograd", num_layers, bidirectional)
-    layer = make_layer(name, "bptt", num_layers, bidirectional)
+    layer = make_layer(name, engine, num_layers, bidirectional)
     layer.load_state_dict(reference.state_dict())
     x, hx = make_inputs(layer)
     results, grads = gradients(layer, x, hx, lengths, into)
@@ -181,10 +189,11 @@ def check_against_autograd(name: str, num_layers: int, bidirectional: bool, leng
     assert_all_close(grads, ref_grads, 1e-10, "gradient")
 
 
+@BPTT_ENGINES
 @pytest.mark.parametrize("name", bptt_cells())
-def test_bptt_equals_autograd_without_bias(name):
+def test_bptt_equals_autograd_without_bias(engine, name):
     reference = make_layer(name, "autograd", bias=False)
-    layer = make_layer(name, "bptt", bias=False)
+    layer = make_layer(name, engine, bias=False)
     layer.load_state_dict(reference.state_dict())
     x, hx = make_inputs(layer)
     results, grads = gradients(layer, x, hx, LENGTHS, "all")
@@ -193,13 +202,14 @@ def test_bptt_equals_autograd_without_bias(name):
     assert_all_close(grads, ref_grads, 1e-10, "gradient")
 
 
+@BPTT_ENGINES
 @pytest.mark.parametrize("with_lengths", [False, True], ids=["full", "lengths"])
 @pytest.mark.parametrize("name", STANDARD)
-def test_bptt_equals_fused_for_standard_cells(name, with_lengths):
+def test_bptt_equals_fused_for_standard_cells(engine, name, with_lengths):
     """Against PyTorch's own kernel, two bidirectional layers."""
     lengths = LENGTHS if with_lengths else None
     reference = make_layer(name, "fused", 2, True)
-    layer = make_layer(name, "bptt", 2, True)
+    layer = make_layer(name, engine, 2, True)
     layer.load_state_dict(reference.state_dict())
     x, hx = make_inputs(layer)
     results, grads = gradients(layer, x, hx, lengths, "all")
@@ -208,11 +218,12 @@ def test_bptt_equals_fused_for_standard_cells(name, with_lengths):
     assert_all_close(grads, ref_grads, 1e-10, "gradient")
 
 
+@BPTT_ENGINES
 @pytest.mark.parametrize("name", bptt_cells())
-def test_frozen_parameters_still_give_input_gradients(name):
+def test_frozen_parameters_still_give_input_gradients(engine, name):
     """With every parameter frozen, ∂L/∂x and ∂L/∂h_0 still match autograd."""
     reference = make_layer(name, "autograd")
-    layer = make_layer(name, "bptt")
+    layer = make_layer(name, engine)
     layer.load_state_dict(reference.state_dict())
     for module in (layer, reference):
         module.requires_grad_(False)
@@ -225,8 +236,9 @@ def test_frozen_parameters_still_give_input_gradients(name):
 # Autograd behaviour
 
 
-def test_second_backward_without_retain_graph_raises():
-    layer = make_layer("lstm", "bptt")
+@BPTT_ENGINES
+def test_second_backward_without_retain_graph_raises(engine):
+    layer = make_layer("lstm", engine)
     x, hx = make_inputs(layer)
     loss = run(layer, x, hx, None)[0].sum()
     loss.backward()
@@ -234,8 +246,9 @@ def test_second_backward_without_retain_graph_raises():
         loss.backward()
 
 
-def test_second_backward_with_retain_graph_accumulates_the_same_gradient():
-    layer = make_layer("gru", "bptt")
+@BPTT_ENGINES
+def test_second_backward_with_retain_graph_accumulates_the_same_gradient(engine):
+    layer = make_layer("gru", engine)
     x, hx = make_inputs(layer)
     loss = run(layer, x, hx, LENGTHS)[0].sum()
     loss.backward(retain_graph=True)
@@ -259,9 +272,10 @@ def saved_tensor_count(function) -> int:
     return count
 
 
+@BPTT_ENGINES
 @pytest.mark.parametrize("name", ["lstm", "gru_cho"])
-def test_no_grad_inference_keeps_nothing_and_gives_the_same_outputs(name):
-    layer = make_layer(name, "bptt", bidirectional=True)
+def test_no_grad_inference_keeps_nothing_and_gives_the_same_outputs(engine, name):
+    layer = make_layer(name, engine, bidirectional=True)
     x, hx = make_inputs(layer)
     with_graph = run(layer, x, hx, LENGTHS)
     assert saved_tensor_count(lambda: run(layer, x, hx, LENGTHS)) > 0
@@ -272,11 +286,29 @@ def test_no_grad_inference_keeps_nothing_and_gives_the_same_outputs(name):
     assert_all_close(results, [r.detach() for r in with_graph], 0.0, "result")
 
 
-def test_nothing_requiring_grad_keeps_nothing():
-    layer = make_layer("lstm", "bptt").requires_grad_(False)
+@BPTT_ENGINES
+def test_nothing_requiring_grad_keeps_nothing(engine):
+    layer = make_layer("lstm", engine).requires_grad_(False)
     x, hx = make_inputs(layer)
     x, hx = x.detach(), tuple(h.detach() for h in hx)
     assert saved_tensor_count(lambda: run(layer, x, hx, None)) == 0
+
+
+def saved_bytes(layer: rnnkit.Recurrent, x: Tensor, hx: tuple[Tensor, ...]) -> int:
+    """Bytes of the distinct storages autograd keeps for the backward of ``layer``, its parameters,
+    input and initial state left out: the activations the engine saved."""
+    excluded = {t.untyped_storage().data_ptr() for t in (x, *hx, *layer.parameters())}
+    storages = {}
+
+    def pack(tensor: Tensor) -> Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in excluded:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        run(layer, x, hx, None)
+    return sum(storages.values())
 
 
 def test_saved_activations_are_fewer_than_autograds():
@@ -285,47 +317,58 @@ def test_saved_activations_are_fewer_than_autograds():
     for engine in ("bptt", "autograd"):
         layer = make_layer("lstm", engine)
         x, hx = make_inputs(layer, steps=8)
-        storages = {}
-
-        def pack(tensor: Tensor) -> Tensor:
-            storages[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
-            return tensor
-
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-            run(layer, x, hx, None)
-        sizes[engine] = sum(storages.values())
+        sizes[engine] = saved_bytes(layer, x, hx)
     assert sizes["bptt"] < sizes["autograd"]
 
 
-def test_one_layer_used_twice_in_one_graph():
+@pytest.mark.parametrize("name", [n for n in bptt_cells() if get_cell_class(n).gates > 1])
+def test_recompute_keeps_at_most_half_of_autograds_activations(name):
+    """bptt-recompute keeps the states alone (LSTM: h, c against autograd's gates, c, tanh c, …).
+
+    Elman cells are left out: autograd keeps only h for them too, which is already the least a
+    backward can start from (h_{t-1} is what dW_hh is made of).
+    """
+    sizes = {}
+    for engine in ("bptt-recompute", "bptt", "autograd"):
+        layer = make_layer(name, engine, hidden=8)
+        x, hx = make_inputs(layer, steps=10, batch=4)
+        sizes[engine] = saved_bytes(layer, x, hx)
+    assert sizes["bptt-recompute"] <= 0.5 * sizes["autograd"]
+    assert sizes["bptt-recompute"] < sizes["bptt"]
+
+
+@BPTT_ENGINES
+def test_one_layer_used_twice_in_one_graph(engine):
     """Two calls of the same layer share its parameters; their gradients add up as under autograd."""
     grads = {}
-    for engine in ("bptt", "autograd"):
-        layer = make_layer("gru_cho", engine)
+    for which in (engine, "autograd"):
+        layer = make_layer("gru_cho", which)
         x, hx = make_inputs(layer)
         first = run(layer, x, hx, None)
         second = run(layer, x.flip(0), (first[1],), LENGTHS)
         loss = (first[0] * second[0]).sum() + second[1].sum()
-        grads[engine] = torch.autograd.grad(loss, [x, *hx, *layer.parameters()])
-    assert_all_close(grads["bptt"], grads["autograd"], 1e-10, "gradient")
+        grads[which] = torch.autograd.grad(loss, [x, *hx, *layer.parameters()])
+    assert_all_close(grads[engine], grads["autograd"], 1e-10, "gradient")
 
 
-def test_output_may_be_modified_in_place_like_torch_nn():
+@BPTT_ENGINES
+def test_output_may_be_modified_in_place_like_torch_nn(engine):
     """Scaling the output in place leaves the backward intact, as with torch.nn.LSTM."""
     grads = {}
-    for engine in ("bptt", "autograd"):
-        layer = make_layer("peephole_lstm", engine)
+    for which in (engine, "autograd"):
+        layer = make_layer("peephole_lstm", which)
         x, hx = make_inputs(layer)
         output, _ = layer(x)
         output.mul_(3.0)
-        grads[engine] = torch.autograd.grad(output.sum(), [x, *layer.parameters()])
-    assert_all_close(grads["bptt"], grads["autograd"], 1e-10, "gradient")
+        grads[which] = torch.autograd.grad(output.sum(), [x, *layer.parameters()])
+    assert_all_close(grads[engine], grads["autograd"], 1e-10, "gradient")
 
 
+@BPTT_ENGINES
 @pytest.mark.parametrize("name", ["lstm", "gru", "gru_cho", "rnn_tanh"])
-def test_bfloat16_runs_and_stays_near_float32(name):
+def test_bfloat16_runs_and_stays_near_float32(engine, name):
     reference = make_layer(name, "autograd", dtype=torch.float32)
-    layer = make_layer(name, "bptt", dtype=torch.bfloat16)
+    layer = make_layer(name, engine, dtype=torch.bfloat16)
     layer.load_state_dict(reference.state_dict())
     x, hx = make_inputs(reference, steps=5, dtype=torch.float32)
     results, grads = gradients(reference, x, hx, LENGTHS, "all")

@@ -3,6 +3,8 @@
 - ``autograd``: the plain per-step loop under autograd, the reference (any cell).
 - ``bptt``: the project's own forward loop and hand-derived backward through time (cells that give
   their analytic derivative: ``Cell.supports_bptt``).
+- ``bptt-recompute``: bptt that keeps only the states for the backward and rebuilds the rest there
+  in one batch (less memory, more time; the same cells as ``bptt``).
 - ``fused``: PyTorch's cuDNN/oneDNN kernels (the cells PyTorch implements exactly).
 
 ``auto`` = fused where PyTorch has the exact kernel, else bptt where the cell supports it, else
@@ -16,7 +18,12 @@ from typing import Callable
 from ..cells import Cell
 from . import autograd, bptt, fused
 
-ENGINES: dict[str, Callable] = {"autograd": autograd.run_layer, "bptt": bptt.run_layer, "fused": fused.run_layer}
+ENGINES: dict[str, Callable] = {
+    "autograd": autograd.run_layer,
+    "bptt": bptt.run_layer,
+    "bptt-recompute": bptt.run_layer_recompute,
+    "fused": fused.run_layer,
+}
 
 
 def engine_names() -> list[str]:
@@ -28,7 +35,7 @@ def can_run(engine: str, cell: Cell) -> bool:
     """Whether ``engine`` (not ``auto``) can run ``cell``."""
     if engine == "fused":
         return fused.supports(cell)
-    if engine == "bptt":
+    if engine in ("bptt", "bptt-recompute"):
         return cell.supports_bptt
     return True
 
@@ -45,7 +52,7 @@ def check_engine(engine: str, cell: Cell) -> None:
             f"cell {cell.name!r} needs engine='auto' or 'autograd'"
         )
     raise ValueError(
-        f"engine='bptt' needs the cell's analytic derivative (bptt_forward, bptt_backward); "
+        f"engine={engine!r} needs the cell's analytic derivative (bptt_forward, bptt_backward); "
         f"cell {cell.name!r} defines only its step: use engine='autograd' (or 'auto')"
     )
 

@@ -16,9 +16,24 @@ twice: it is read from the state buffer. Padded steps (``lengths``) carry state 
 unchanged; their rows get a zero ∂L/∂s before the cell's backward, so they add nothing to dwx or the
 weight gradients (the cell's backward is linear in ∂L/∂s). With no gradient to compute (under
 ``torch.no_grad()`` or when nothing requires one), a plain loop of ``bptt_forward`` keeps no buffers.
+
+``engine="bptt-recompute"`` (:class:`RecomputingRecurrence`) trades time for memory, as activation
+checkpointing does (Chen et al. 2016, "Training Deep Nets with Sublinear Memory Cost"), but without
+re-running the sequential loop: its forward keeps only the states S (and the layer input x) and
+drops the cell's saved tensors and wx. Its backward first rebuilds them for all steps at once,
+
+    wx = cell.project(x)                                   one GEMM over all T·B rows (under autograd)
+    saved = cell.bptt_forward(wx, S[:-1])[1]               the T steps as T·B independent rows
+
+which is possible because every step's saved tensors depend only on (wx_t, s_{t-1}), both known
+once the states are kept; the recurrent product W_hh h_{t-1} becomes one large GEMM instead of T
+small ones. Then it runs the same backward loop. Kept between forward and backward: the states
+(LSTM: h, c; GRU: h) instead of states, gates and wx.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -26,6 +41,8 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 
 from ..cells import Cell, Params, State
 from .sequences import padding_mask, run_directions
+
+Names = tuple[tuple[str, bool], ...]
 
 
 class Recurrence(torch.autograd.Function):
@@ -39,59 +56,17 @@ class Recurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: FunctionCtx,
-        cell: Cell,
-        names: tuple[tuple[str, bool], ...],
-        mask: Tensor | None,
-        num_states: int,
-        wx: Tensor,
-        *tensors: Tensor,
+        ctx: FunctionCtx, cell: Cell, names: Names, mask: Tensor | None, num_states: int, wx: Tensor, *tensors: Tensor
     ) -> tuple[Tensor, ...]:
         """The forward loop t = 1 … T without a graph, keeping what the backward needs."""
         states, weights = tensors[:num_states], tensors[num_states:]
-        p = _params(names, weights)
-        steps = wx.size(0)
-        # S[k] = s_0 … s_T of state tensor k, (T+1, B, H).
-        buffers = [wx.new_empty(steps + 1, *s.shape) for s in states]
-        for buffer, s in zip(buffers, states):
-            buffer[0].copy_(s)
-        saved_buffers: list[Tensor | None] = []    # (T, B, …) per saved tensor; None: read from S
-        aliases: list[int | None] = []             # which state tensor a saved tensor is, if any
-        # Per-step views made once (unbind), not indexed in the loop: the loop is Python, and at small
-        # sizes its per-call overhead is what costs.
-        state_steps = list(zip(*(buffer.unbind(0) for buffer in buffers)))    # T+1 tuples of (B, H)
-        masks = mask.unbind(0) if mask is not None else ()
-        saved_steps: list[tuple[Tensor, ...]] = []
-        for t, wx_t in enumerate(wx.unbind(0)):
-            new, saved = cell.bptt_forward(wx_t, state_steps[t], p)
-            if t == 0:
-                aliases = [_alias(tensor, new) for tensor in saved]
-                saved_buffers = [
-                    None if alias is not None else tensor.new_empty(steps, *tensor.shape)
-                    for tensor, alias in zip(saved, aliases)
-                ]
-                own_steps = [buffer.unbind(0) for buffer in saved_buffers if buffer is not None]
-                saved_steps = list(zip(*own_steps)) if own_steps else [()] * steps
-            for out, s, s_prev in zip(state_steps[t + 1], new, state_steps[t]):
-                if mask is None:
-                    out.copy_(s)
-                else:
-                    # Past a sequence's end its state is carried through unchanged.
-                    torch.where(masks[t], s, s_prev, out=out)
-            for out, tensor in zip(saved_steps[t], (s for s, a in zip(saved, aliases) if a is None)):
-                out.copy_(tensor)
-
+        buffers, own, aliases = _forward_loop(cell, wx, states, _params(names, weights), mask, keep_saved=True)
         ctx.set_materialize_grads(False)
         ctx.cell, ctx.names, ctx.num_states, ctx.aliases = cell, names, num_states, aliases
         ctx.wx_shape = wx.shape
-        own = [buffer for buffer in saved_buffers if buffer is not None]
         ctx.num_own = len(own)
         ctx.save_for_backward(mask, *buffers, *own, *weights)
-        # The output is a copy, not a view of the saved buffer: users may modify it in place, as
-        # they may torch.nn.LSTM's, without touching what the backward reads.
-        output = buffers[0][1:]                                            # (T, B, H)
-        output = output.clone() if mask is None else output.masked_fill(~mask, 0.0)
-        return (output, *(buffer[steps] for buffer in buffers))
+        return _outputs(buffers, mask)
 
     @staticmethod
     @once_differentiable
@@ -104,50 +79,194 @@ class Recurrence(torch.autograd.Function):
         p = _params(ctx.names, weights)
         own_iter = iter(own)
         saved = [buffers[a][1:] if a is not None else next(own_iter) for a in ctx.aliases]
-        steps = ctx.wx_shape[0]
-        like = buffers[0]
-        keep = None if mask is None else mask.to(like.dtype)               # (T, B, 1): 1 inside, 0 padding
-        if grad_output is not None and keep is not None:
-            grad_output = grad_output * keep                               # padded outputs are constants
-        # ds = ∂L/∂s_t, starting from what reached h_n (c_n).
-        d_state = [g if g is not None else b.new_zeros(b.shape[1:]) for g, b in zip(grad_final, buffers)]
-        dwx = like.new_empty(ctx.wx_shape)                                 # (T, B, G·H)
-        dwx_steps = dwx.unbind(0)
-        state_steps = list(zip(*(buffer.unbind(0) for buffer in buffers)))
-        saved_steps = list(zip(*(tensor.unbind(0) for tensor in saved))) if saved else [()] * steps
-        grad_steps = grad_output.unbind(0) if grad_output is not None else ()
-        keep_steps = keep.unbind(0) if keep is not None else ()
-        drop_steps = (1 - keep).unbind(0) if keep is not None else ()
-        delta_buffers: list[Tensor] = []
-        for t in range(steps - 1, -1, -1):
-            if grad_output is not None:
-                d_state[0] = d_state[0] + grad_steps[t]
-            d_in = d_state if keep is None else [d * keep_steps[t] for d in d_state]
-            dwx_t, d_prev, deltas = cell.bptt_backward(tuple(d_in), saved_steps[t], state_steps[t], p)
-            dwx_steps[t].copy_(dwx_t)
-            if t == steps - 1:
-                delta_buffers = [delta.new_empty(steps, *delta.shape) for delta in deltas]
-            for buffer, delta in zip(delta_buffers, deltas):
-                buffer[t].copy_(delta)
-            if keep is None:
-                d_state = list(d_prev)
-            else:
-                # Padded rows hand their gradient to the step before unchanged.
-                d_state = [torch.addcmul(dp, d, drop_steps[t]) for dp, d in zip(d_prev, d_state)]
-
+        dwx, d_state, deltas = _backward_loop(cell, p, mask, buffers, saved, ctx.wx_shape, grad_output, grad_final)
         weight_needs = ctx.needs_input_grad[5 + num_states :]
-        grad_weights: list[Tensor | None] = [None] * len(weights)
-        if any(weight_needs):
-            state_prev = tuple(b[:-1] for b in buffers)                     # s_0 … s_{T-1}
-            grads = cell.bptt_weight_grads(dwx, tuple(delta_buffers), state_prev, tuple(saved), p)
-            present = [name for name, is_present in ctx.names if is_present]
-            grad_weights = [grads.get(name) if need else None for name, need in zip(present, weight_needs)]
+        grad_weights = _recurrent_weight_grads(cell, p, ctx.names, weight_needs, dwx, deltas, buffers, saved)
         state_needs = ctx.needs_input_grad[5 : 5 + num_states]
         grad_states = [d if need else None for d, need in zip(d_state, state_needs)]
         return (None, None, None, None, dwx, *grad_states, *grad_weights)
 
 
-def _params(names: tuple[tuple[str, bool], ...], weights: tuple[Tensor, ...]) -> Params:
+class RecomputingRecurrence(torch.autograd.Function):
+    """:class:`Recurrence` that keeps only the states and rebuilds the rest in one batch (module doc).
+
+    ``apply(cell, names, mask, num_states, x, *states, *weights)``: it takes the layer input ``x``
+    (T, B, I), not ``wx``, because it recomputes the projection in its backward.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: FunctionCtx, cell: Cell, names: Names, mask: Tensor | None, num_states: int, x: Tensor, *tensors: Tensor
+    ) -> tuple[Tensor, ...]:
+        """The projection and the forward loop without a graph, keeping x and the states only."""
+        states, weights = tensors[:num_states], tensors[num_states:]
+        p = _params(names, weights)
+        buffers, _, _ = _forward_loop(cell, cell.project(x, p), states, p, mask, keep_saved=False)
+        ctx.set_materialize_grads(False)
+        ctx.cell, ctx.names, ctx.num_states = cell, names, num_states
+        ctx.save_for_backward(mask, x, *buffers, *weights)
+        return _outputs(buffers, mask)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: FunctionCtx, grad_output: Tensor | None, *grad_final: Tensor | None) -> tuple[Tensor | None, ...]:
+        """Rebuild wx and every step's saved tensors at once, then the usual backward loop."""
+        cell, names, num_states = ctx.cell, ctx.names, ctx.num_states
+        mask, x, *rest = ctx.saved_tensors
+        buffers, weights = rest[:num_states], rest[num_states:]
+        x_needs = ctx.needs_input_grad[4]
+        state_needs = ctx.needs_input_grad[5 : 5 + num_states]
+        weight_needs = ctx.needs_input_grad[5 + num_states :]
+        # The projection again, this time under autograd, so that its gradient (one GEMM per
+        # parameter it uses, whatever the cell's project does) comes from autograd as in `bptt`.
+        with torch.enable_grad():
+            x_leaf = x.detach().requires_grad_(x_needs)
+            leaves = [w.detach().requires_grad_(need) for w, need in zip(weights, weight_needs)]
+            wx = cell.project(x_leaf, _params(names, leaves))
+        p = _params(names, weights)
+        steps, batch = x.shape[:2]
+        state_prev = tuple(buffer[:-1].flatten(0, 1) for buffer in buffers)      # (T·B, H) each
+        _, rows = cell.bptt_forward(wx.detach().flatten(0, 1), state_prev, p)
+        for tensor in rows:
+            if tensor.dim() == 0 or tensor.size(0) != steps * batch:
+                raise RuntimeError(
+                    f"engine='bptt-recompute' needs cell {cell.name!r}'s bptt_forward to save only "
+                    f"per-sequence tensors (first dimension the batch), got one of shape {tuple(tensor.shape)}; "
+                    f"use engine='bptt'"
+                )
+        saved = [tensor.unflatten(0, (steps, batch)) for tensor in rows]
+        dwx, d_state, deltas = _backward_loop(cell, p, mask, buffers, saved, wx.shape, grad_output, grad_final)
+        grad_weights = _recurrent_weight_grads(cell, p, names, weight_needs, dwx, deltas, buffers, saved)
+        grad_x = None
+        targets = [leaf for leaf in (x_leaf, *leaves) if leaf.requires_grad]
+        if targets:
+            projected = dict(zip(map(id, targets), torch.autograd.grad(wx, targets, dwx, allow_unused=True)))
+            grad_x = projected.get(id(x_leaf))
+            for index, leaf in enumerate(leaves):
+                extra = projected.get(id(leaf))
+                if extra is not None:
+                    grad_weights[index] = extra if grad_weights[index] is None else grad_weights[index] + extra
+        grad_states = [d if need else None for d, need in zip(d_state, state_needs)]
+        return (None, None, None, None, grad_x, *grad_states, *grad_weights)
+
+
+def _forward_loop(
+    cell: Cell, wx: Tensor, states: State, p: Params, mask: Tensor | None, keep_saved: bool
+) -> tuple[list[Tensor], list[Tensor], list[int | None]]:
+    """Run t = 1 … T: the state buffers S, and (``keep_saved``) the cell's saved tensors stacked.
+
+    Returns ``(buffers, own, aliases)``: ``own`` the (T, B, …) buffers of the saved tensors that are
+    not state tensors, ``aliases`` for each saved tensor the index of the state tensor it is, or None.
+    """
+    steps = wx.size(0)
+    # S[k] = s_0 … s_T of state tensor k, (T+1, B, H).
+    buffers = [wx.new_empty(steps + 1, *s.shape) for s in states]
+    for buffer, s in zip(buffers, states):
+        buffer[0].copy_(s)
+    saved_buffers: list[Tensor | None] = []    # (T, B, …) per saved tensor; None: read from S
+    aliases: list[int | None] = []             # which state tensor a saved tensor is, if any
+    # Per-step views made once (unbind), not indexed in the loop: the loop is Python, and at small
+    # sizes its per-call overhead is what costs.
+    state_steps = list(zip(*(buffer.unbind(0) for buffer in buffers)))    # T+1 tuples of (B, H)
+    masks = mask.unbind(0) if mask is not None else ()
+    saved_steps: list[tuple[Tensor, ...]] = []
+    for t, wx_t in enumerate(wx.unbind(0)):
+        new, saved = cell.bptt_forward(wx_t, state_steps[t], p)
+        if t == 0 and keep_saved:
+            aliases = [_alias(tensor, new) for tensor in saved]
+            saved_buffers = [
+                None if alias is not None else tensor.new_empty(steps, *tensor.shape)
+                for tensor, alias in zip(saved, aliases)
+            ]
+            own_steps = [buffer.unbind(0) for buffer in saved_buffers if buffer is not None]
+            saved_steps = list(zip(*own_steps)) if own_steps else [()] * steps
+        for out, s, s_prev in zip(state_steps[t + 1], new, state_steps[t]):
+            if mask is None:
+                out.copy_(s)
+            else:
+                # Past a sequence's end its state is carried through unchanged.
+                torch.where(masks[t], s, s_prev, out=out)
+        if keep_saved:
+            for out, tensor in zip(saved_steps[t], (s for s, a in zip(saved, aliases) if a is None)):
+                out.copy_(tensor)
+    return buffers, [buffer for buffer in saved_buffers if buffer is not None], aliases
+
+
+def _outputs(buffers: list[Tensor], mask: Tensor | None) -> tuple[Tensor, ...]:
+    """The output sequence and the final state tensors from the state buffers.
+
+    The output is a copy, not a view of the saved buffer: users may modify it in place, as they may
+    torch.nn.LSTM's, without touching what the backward reads.
+    """
+    output = buffers[0][1:]                                                 # (T, B, H)
+    output = output.clone() if mask is None else output.masked_fill(~mask, 0.0)
+    return (output, *(buffer[-1] for buffer in buffers))
+
+
+def _backward_loop(
+    cell: Cell,
+    p: Params,
+    mask: Tensor | None,
+    buffers: list[Tensor],
+    saved: list[Tensor],
+    wx_shape: torch.Size,
+    grad_output: Tensor | None,
+    grad_final: tuple[Tensor | None, ...],
+) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    """t = T … 1 with the cell's derivative: ∂L/∂wx (T, B, G·H), ∂L/∂s_0, and the stacked deltas."""
+    steps = wx_shape[0]
+    like = buffers[0]
+    keep = None if mask is None else mask.to(like.dtype)                   # (T, B, 1): 1 inside, 0 padding
+    if grad_output is not None and keep is not None:
+        grad_output = grad_output * keep                                   # padded outputs are constants
+    # ds = ∂L/∂s_t, starting from what reached h_n (c_n).
+    d_state = [g if g is not None else b.new_zeros(b.shape[1:]) for g, b in zip(grad_final, buffers)]
+    dwx = like.new_empty(wx_shape)                                         # (T, B, G·H)
+    dwx_steps = dwx.unbind(0)
+    state_steps = list(zip(*(buffer.unbind(0) for buffer in buffers)))
+    saved_steps = list(zip(*(tensor.unbind(0) for tensor in saved))) if saved else [()] * steps
+    grad_steps = grad_output.unbind(0) if grad_output is not None else ()
+    keep_steps = keep.unbind(0) if keep is not None else ()
+    drop_steps = (1 - keep).unbind(0) if keep is not None else ()
+    delta_buffers: list[Tensor] = []
+    for t in range(steps - 1, -1, -1):
+        if grad_output is not None:
+            d_state[0] = d_state[0] + grad_steps[t]
+        d_in = d_state if keep is None else [d * keep_steps[t] for d in d_state]
+        dwx_t, d_prev, deltas = cell.bptt_backward(tuple(d_in), saved_steps[t], state_steps[t], p)
+        dwx_steps[t].copy_(dwx_t)
+        if t == steps - 1:
+            delta_buffers = [delta.new_empty(steps, *delta.shape) for delta in deltas]
+        for buffer, delta in zip(delta_buffers, deltas):
+            buffer[t].copy_(delta)
+        if keep is None:
+            d_state = list(d_prev)
+        else:
+            # Padded rows hand their gradient to the step before unchanged.
+            d_state = [torch.addcmul(dp, d, drop_steps[t]) for dp, d in zip(d_prev, d_state)]
+    return dwx, d_state, delta_buffers
+
+
+def _recurrent_weight_grads(
+    cell: Cell,
+    p: Params,
+    names: Names,
+    weight_needs: tuple[bool, ...],
+    dwx: Tensor,
+    deltas: list[Tensor],
+    buffers: list[Tensor],
+    saved: list[Tensor],
+) -> list[Tensor | None]:
+    """The gradients of the present weights, in order, from the cell's big GEMMs (None: not needed)."""
+    if not any(weight_needs):
+        return [None] * len(weight_needs)
+    state_prev = tuple(buffer[:-1] for buffer in buffers)                  # s_0 … s_{T-1}
+    grads = cell.bptt_weight_grads(dwx, tuple(deltas), state_prev, tuple(saved), p)
+    present = [name for name, is_present in names if is_present]
+    return [grads.get(name) if need else None for name, need in zip(present, weight_needs)]
+
+
+def _params(names: Names, weights: tuple[Tensor, ...] | list[Tensor]) -> Params:
     """The cell's Params from its names (with presence flags) and the present tensors in order."""
     tensors = iter(weights)
     return Params({name: next(tensors) if present else None for name, present in names})
@@ -158,15 +277,23 @@ def _alias(tensor: Tensor, new_state: State) -> int | None:
     return next((k for k, s in enumerate(new_state) if s is tensor), None)
 
 
-def run_direction(cell: Cell, x: Tensor, p: Params, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+def run_direction(
+    cell: Cell, x: Tensor, p: Params, state: State, lengths: Tensor | None, recompute: bool = False
+) -> tuple[Tensor, State]:
     """Run one direction over ``x`` (T, B, I) from ``state``; returns outputs (T, B, H) and final state."""
-    wx = cell.project(x, p)                                                 # (T, B, G·H), one GEMM
     mask = None if lengths is None else padding_mask(lengths, x.size(0), x)
     weights = [tensor for tensor in p.values() if tensor is not None]
+    names = tuple((name, tensor is not None) for name, tensor in p.items())
+    if recompute:
+        needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (x, *state, *weights))
+        if not needs_grad:
+            return _run_without_grad(cell, cell.project(x, p), p, state, mask)
+        output, *final = RecomputingRecurrence.apply(cell, names, mask, len(state), x, *state, *weights)
+        return output, tuple(final)
+    wx = cell.project(x, p)                                                 # (T, B, G·H), one GEMM
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (wx, *state, *weights))
     if not needs_grad:
         return _run_without_grad(cell, wx, p, state, mask)
-    names = tuple((name, tensor is not None) for name, tensor in p.items())
     output, *final = Recurrence.apply(cell, names, mask, len(state), wx, *state, *weights)
     return output, tuple(final)
 
@@ -200,3 +327,15 @@ def run_layer(
 ) -> tuple[Tensor, list[State]]:
     """One layer, every direction: direction 1 (if any) reads each sequence backwards."""
     return run_directions(run_direction, cell, x, params, states, lengths)
+
+
+def run_layer_recompute(
+    cell: Cell,
+    x: Tensor,
+    params: list[Params],
+    states: list[State],
+    lengths: Tensor | None,
+    training: bool,
+) -> tuple[Tensor, list[State]]:
+    """:func:`run_layer` on :class:`RecomputingRecurrence`: keeps only the states for the backward."""
+    return run_directions(partial(run_direction, recompute=True), cell, x, params, states, lengths)

@@ -37,7 +37,8 @@ class Recurrent(nn.Module):
         bidirectional: add a second direction that reads each sequence backwards.
         residual: add each layer's input to its output where their sizes match (layers > 0).
         engine: ``"auto"`` (fused where PyTorch has the exact kernel, else bptt where the cell has
-            its analytic derivative, else autograd), ``"fused"``, ``"bptt"`` or ``"autograd"``.
+            its analytic derivative, else autograd), ``"fused"``, ``"bptt"``, ``"bptt-recompute"``
+            (bptt keeping only the states for the backward: less memory, more time) or ``"autograd"``.
         init: ``None`` (the cell's default: PyTorch's uniform ±1/√H for the standard cells),
             ``"orthogonal"`` or ``"identity"``.
         forget_bias: initial forget-gate bias for cells that have one (LSTM family).
