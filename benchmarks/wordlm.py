@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dropout", type=float, default=0.3)
     parser.add_argument("--weight-drop", type=float, default=0.2)
     parser.add_argument("--embedding-dropout", type=float, default=0.05)
+    parser.add_argument("--tie-weights", action="store_true",
+                        help="read the word vectors from the adaptive softmax's matrices (tied input and output)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seq-len", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     options = {"cell": args.cell, "hidden_size": args.hidden, "num_layers": args.layers,
                "embedding_size": args.embedding_size, "input_dropout": args.input_dropout,
                "output_dropout": args.output_dropout, "weight_drop": args.weight_drop,
-               "embedding_dropout": args.embedding_dropout}
+               "embedding_dropout": args.embedding_dropout, "tie_weights": args.tie_weights}
     config = TrainConfig(minutes=args.minutes, batch_size=args.batch, seq_len=args.seq_len, lr=args.lr,
                          weight_decay=args.weight_decay, val_every=args.val_every, val_tokens=args.val_tokens,
                          seed=args.seed)
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         losses[split], _ = language_modeling.evaluate_tokens(model, tokens, 16, args.seq_len)
     print(f"SUMMARY wordlm: best checkpoint: val perplexity (all of valid.txt) {math.exp(losses['valid']):.2f}, test perplexity "
           f"{math.exp(losses['test']):.2f} after {args.minutes:g} min (H={args.hidden}, L={args.layers}, "
-          f"B={args.batch}, k={args.seq_len}, vocab {len(tokenizer)}), median {statistics.median(speeds):,.0f} "
+          f"B={args.batch}, k={args.seq_len}, tied={args.tie_weights}, vocab {len(tokenizer)}), median {statistics.median(speeds):,.0f} "
           f"words/s; val perplexity < 250 " + (f"reached at {first['elapsed_s']:.0f} s" if first else "not reached")
           + f"; run dir {run_dir}")
     return 0

@@ -57,6 +57,45 @@ def test_tied_weights_share_the_embedding_matrix(embedding_size):
     assert (model.projection is None) == (embedding_size == 8)
 
 
+@pytest.mark.parametrize("embedding_size", [32, 48])
+def test_tied_adaptive_softmax_reads_word_vectors_from_its_own_matrices(embedding_size):
+    """Head words: their head row; tail words: their cluster row times the cluster's projection."""
+    model = make(vocab_size=40, hidden_size=32, embedding_size=embedding_size, adaptive_cutoffs=(5, 20),
+                 tie_weights=True)
+    adaptive = model.adaptive
+    assert model.embedding is None and adaptive.in_features == embedding_size
+    tokens = torch.tensor([[0, 4, 5, 19], [20, 39, 3, 25]])
+    vectors = model._embed(tokens)
+    for word, vector in zip(tokens.flatten().tolist(), vectors.flatten(0, 1)):
+        if word < 5:
+            expected = adaptive.head.weight[word]
+        else:
+            cluster, low = (0, 5) if word < 20 else (1, 20)
+            projection, output = adaptive.tail[cluster]
+            expected = output.weight[word - low] @ projection.weight
+        torch.testing.assert_close(vector, expected)
+    # Every matrix is shared: the input side's gradient reaches the softmax's parameters.
+    model.train()
+    loss, _ = model.loss(tokens, tokens.roll(1, 0))
+    loss.backward()
+    assert adaptive.tail[1][0].weight.grad.abs().sum() > 0
+    assert not any(name.startswith("embedding") for name, _ in model.named_parameters())
+
+
+def test_tied_adaptive_embedding_dropout_drops_whole_words():
+    model = make(vocab_size=40, hidden_size=16, adaptive_cutoffs=(5, 20), tie_weights=True,
+                 embedding_dropout=0.5).train()
+    tokens = torch.tensor([[7, 7, 30, 30, 2, 2]] * 3).T                      # each word at several places
+    captured = []
+    model.input_drop.register_forward_hook(lambda module, args, out: captured.append(args[0]))
+    torch.manual_seed(3)
+    model.hidden(tokens)
+    dropped = (captured[0] == 0).all(-1)                                    # (T, B): the word's vector is zero
+    for word in (7, 30, 2):
+        where = dropped[tokens == word]
+        assert where.all() or not where.any(), f"word {word} dropped at some uses only"
+
+
 def test_bad_model_settings_name_the_field():
     with pytest.raises(ValueError, match="unknown cell 'nope'"):
         LanguageModelConfig(vocab_size=10, cell="nope")

@@ -86,10 +86,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     net.add_argument("--hidden", type=int, metavar="H", help=f"hidden units per layer (default {model.hidden_size})")
     net.add_argument("--layers", type=int, metavar="L", help=f"stacked layers (default {model.num_layers})")
     net.add_argument("--embedding-size", type=int, metavar="E", help="embedding size (default: --hidden)")
-    net.add_argument("--engine", help="engine: auto, fused, bptt, autograd (default auto)")
+    net.add_argument("--engine", help="engine: auto, fused, bptt, bptt-recompute, autograd (default auto)")
     net.add_argument("--forget-bias", type=float, metavar="B", help="initial forget-gate bias (LSTM family)")
     net.add_argument("--tie-weights", action="store_true", default=None, help="share embedding and output "
-                     "matrices (a projection is added when --embedding-size differs from --hidden)")
+                     "matrices (a projection is added when --embedding-size differs from --hidden; with an "
+                     "adaptive softmax the word vectors come from its head and cluster matrices)")
     net.add_argument("--adaptive-softmax", choices=["auto", "on", "off"], help="adaptive softmax for large "
                      f"vocabularies (default auto: on from {language_modeling.ADAPTIVE_FROM} tokens)")
 

@@ -8,7 +8,11 @@ With ``tie_weights`` the output matrix W is the embedding matrix E (Press & Wolf
 2017); when the hidden size differs from the embedding size, a linear projection H → E comes first.
 For a large word vocabulary an adaptive softmax (Grave et al. 2017, torch's
 ``nn.AdaptiveLogSoftmaxWithLoss``) replaces the full one: frequent words (small ids) get the head,
-rare ones smaller clusters.
+rare ones smaller clusters. Tied with an adaptive softmax, the embedding is read from the softmax's
+own matrices (Baevski & Auli 2019, "Adaptive Input Representations", tied input and output): a
+head word's vector is its row of the head; a word of tail cluster i has a row r of that cluster's
+output matrix (E / 4^(i+1) wide) and its vector is r mapped back to E by the cluster's projection,
+so rare words get fewer free parameters.
 
 The regularisers of Merity et al. 2017 are in :mod:`rnnkit.models.regularization`; each is off at 0.
 """
@@ -75,8 +79,6 @@ class LanguageModelConfig:
                 f"adaptive_cutoffs must increase strictly within [1, vocab_size - 1) = [1, {self.vocab_size - 1}), "
                 f"got {tuple(cutoffs)}"
             )
-        if cutoffs and self.tie_weights:
-            raise ValueError("tie_weights cannot be combined with an adaptive softmax (adaptive_cutoffs)")
 
     def to_json(self) -> dict:
         return asdict(self) | {"adaptive_cutoffs": list(self.adaptive_cutoffs)}
@@ -109,7 +111,9 @@ class LanguageModel(nn.Module):
         super().__init__()
         self.config = config
         embedding_size = config.embedding_size or config.hidden_size
-        self.embedding = nn.Embedding(config.vocab_size, embedding_size)
+        # Tied to an adaptive softmax, the embedding is read from the softmax's matrices (_embed).
+        tied_adaptive = config.tie_weights and bool(config.adaptive_cutoffs)
+        self.embedding = None if tied_adaptive else nn.Embedding(config.vocab_size, embedding_size)
         self.input_drop = LockedDropout(config.input_dropout)
         self.rnn = Recurrent(
             config.cell, embedding_size, config.hidden_size, config.num_layers,
@@ -119,24 +123,32 @@ class LanguageModel(nn.Module):
         self.output_drop = LockedDropout(config.output_dropout)
         tied_projection = config.tie_weights and embedding_size != config.hidden_size
         self.projection = nn.Linear(config.hidden_size, embedding_size) if tied_projection else None
+        softmax_size = embedding_size if config.tie_weights else config.hidden_size
         if config.adaptive_cutoffs:
-            self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(config.hidden_size, config.vocab_size,
+            self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(softmax_size, config.vocab_size,
                                                           list(config.adaptive_cutoffs), div_value=4.0)
             self.head = None
         else:
             self.adaptive = None
-            self.head = nn.Linear(embedding_size if config.tie_weights else config.hidden_size, config.vocab_size)
-        with torch.no_grad():
-            self.embedding.weight.uniform_(-0.1, 0.1)
-        if config.tie_weights:
-            self.head.weight = self.embedding.weight
+            self.head = nn.Linear(softmax_size, config.vocab_size)
+        if self.embedding is not None:
+            with torch.no_grad():
+                self.embedding.weight.uniform_(-0.1, 0.1)
+            if config.tie_weights:
+                self.head.weight = self.embedding.weight
 
     def hidden(self, tokens: Tensor, state: LMState = None) -> tuple[Tensor, LMState]:
         """The representation the softmax reads, (T, B, H or E), and the final state."""
         if tokens.dim() != 2:
             raise ValueError(f"tokens must have shape (T, B), got {tuple(tokens.shape)}")
         config = self.config
-        if self.training and config.embedding_dropout > 0:
+        if self.embedding is None:
+            x = self._embed(tokens)                                       # (T, B, E)
+            if self.training and config.embedding_dropout > 0:
+                keep = 1.0 - config.embedding_dropout                     # whole words, all their uses
+                mask = x.new_empty(config.vocab_size, 1).bernoulli_(keep).div_(keep)
+                x = x * F.embedding(tokens, mask)
+        elif self.training and config.embedding_dropout > 0:
             x = embedding_dropout(self.embedding, tokens, config.embedding_dropout)
         else:
             x = self.embedding(tokens)                                    # (T, B, E)
@@ -150,6 +162,20 @@ class LanguageModel(nn.Module):
         if self.projection is not None:
             output = self.projection(output)
         return output, state
+
+    def _embed(self, tokens: Tensor) -> Tensor:
+        """Word vectors read from the adaptive softmax (tied): head rows, or tail rows projected up."""
+        adaptive = self.adaptive
+        flat = tokens.reshape(-1)
+        vectors = F.embedding(flat.clamp(max=adaptive.shortlist_size - 1), adaptive.head.weight)
+        bounds = adaptive.cutoffs                                         # cluster i: [bounds[i], bounds[i+1])
+        for cluster, (low, high) in enumerate(zip(bounds[:-1], bounds[1:])):
+            inside = ((flat >= low) & (flat < high)).nonzero().squeeze(1)
+            if inside.numel():
+                projection, output = adaptive.tail[cluster]               # Linear(E → e), Linear(e → words)
+                rows = F.embedding(flat[inside] - low, output.weight)     # (n, e)
+                vectors = vectors.index_copy(0, inside, rows @ projection.weight)
+        return vectors.unflatten(0, tokens.shape)
 
     def logits(self, hidden: Tensor) -> Tensor:
         """Scores over the vocabulary, (…, V), for hidden vectors (…, H)."""
