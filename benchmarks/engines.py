@@ -5,14 +5,15 @@ For every registered cell (or ``--cells``), at each size, one process times side
 
 - ``fused``: the PyTorch kernel of the cell's family (LSTM family: ``torch.nn.LSTM``; GRU and MUT
   family: ``torch.nn.GRU``; Elman: ``torch.nn.RNN`` with the cell's nonlinearity),
-- ``bptt`` and ``autograd``: ``rnnkit.Recurrent(cell, engine=…)``,
+- ``bptt``, ``bptt-recompute`` and ``autograd``: ``rnnkit.Recurrent(cell, engine=…)``,
 
 each ``output.sum().backward()`` on a float32 input that requires grad, and prints medians and the
-ratios bptt/fused, autograd/fused, bptt/autograd. Per size it also times the "GEMM floor": the matrix
-products of one layer (projection, T recurrent products forwards and backwards, dW_hh, dx, dW_ih)
-alone through torch.mm/addmm, for G = 1, 3, 4 gate blocks. At the first size it measures the saved
-activations (every tensor autograd keeps for the backward, parameters and input excepted) of bptt
-and autograd. Cells whose equations need I = H (MUT1, MUT2) run at I = H, their fused reference too.
+ratios bptt/fused, recompute/fused, autograd/fused, bptt/autograd, recompute/autograd. Per size it
+also times the "GEMM floor": the matrix products of one layer (projection, T recurrent products
+forwards and backwards, dW_hh, dx, dW_ih) alone through torch.mm/addmm, for G = 1, 3, 4 gate blocks.
+At the first size it measures the saved activations (every tensor autograd keeps for the backward,
+parameters and input excepted) of each engine. Cells whose equations need I = H (MUT1, MUT2) run at
+I = H, their fused reference too.
 
     python benchmarks/engines.py                                    # full run, both sizes
     python benchmarks/engines.py --sizes 20,8,16,32 --repeats 3 --cells lstm gru   # quick
@@ -141,7 +142,7 @@ def benchmark(sizes: list[Size], cells: list[str], repeats: int, warmup: int, me
                 references.setdefault(family, reference)
             runs = {"fused": fwd_bwd(reference, cell_x)}
             layers = {}
-            for engine in ("bptt", "autograd"):
+            for engine in ("bptt", "bptt-recompute", "autograd"):
                 if engines.can_run(engine, probe):
                     layers[engine] = rnnkit.Recurrent(name, cell_inputs, hidden, engine=engine)
                     runs[engine] = fwd_bwd(layers[engine], cell_x)
@@ -150,13 +151,15 @@ def benchmark(sizes: list[Size], cells: list[str], repeats: int, warmup: int, me
                    **{f"{k}_ms": 1e3 * v for k, v in medians.items()}}
             for engine in layers:
                 row[f"{engine}/fused"] = medians[engine] / medians["fused"]
-            if len(layers) == 2:
+            if "bptt" in layers:
                 row["bptt/autograd"] = medians["bptt"] / medians["autograd"]
+                row["bptt-recompute/autograd"] = medians["bptt-recompute"] / medians["autograd"]
             if memory and index == 0:
                 for engine, layer in layers.items():
                     row[f"{engine}_saved_MB"] = saved_bytes(layer, cell_x) / 2**20
-                if len(layers) == 2:
-                    row["saved bptt/autograd"] = row["bptt_saved_MB"] / row["autograd_saved_MB"]
+                if "bptt" in layers:
+                    for engine in ("bptt", "bptt-recompute"):
+                        row[f"saved {engine}/autograd"] = row[f"{engine}_saved_MB"] / row["autograd_saved_MB"]
             entry["cells"].append(row)
         # The floor per gate count, measured side by side with the fused kernel of that family.
         for gates, family in ((4, "LSTM"), (3, "GRU"), (1, "RNN_TANH")):
@@ -178,22 +181,25 @@ def print_table(result: dict) -> None:
           f"median of {result['repeats']} after {result['warmup']} warm-up, round-robin")
     for entry in result["sizes"]:
         print(f"\nT={entry['T']} B={entry['B']} I={entry['I']} H={entry['H']}")
-        header = (f"{'cell':14} {'family':9} {'fused ms':>9} {'bptt ms':>9} {'autograd':>9} "
-                  f"{'bptt/fused':>10} {'autog/fused':>11} {'bptt/autog':>10}")
+        header = (f"{'cell':14} {'family':9} {'fused ms':>9} {'bptt ms':>9} {'recomp ms':>9} {'autograd':>9} "
+                  f"{'bptt/fused':>10} {'recomp/fused':>12} {'autog/fused':>11} {'bptt/autog':>10} {'recomp/autog':>12}")
         memory = any("bptt_saved_MB" in row for row in entry["cells"])
         if memory:
-            header += f" {'saved MB bptt':>13} {'autograd':>9} {'ratio':>6}"
+            header += f" {'saved MB bptt':>13} {'recomp':>7} {'autograd':>9} {'bptt/autog':>10} {'recomp/autog':>12}"
         print(header)
+        nan = float("nan")
         for row in entry["cells"]:
             # The MUT1/MUT2 rows run at I = H (their equations need it), fused kernel included.
             cell = row["cell"] if row["I"] == entry["I"] else f"{row['cell']} (I={row['I']})"
-            line = (f"{cell:14} {row['family']:9} {row['fused_ms']:9.1f} {row.get('bptt_ms', float('nan')):9.1f} "
-                    f"{row.get('autograd_ms', float('nan')):9.1f} {row.get('bptt/fused', float('nan')):10.2f} "
-                    f"{row.get('autograd/fused', float('nan')):11.2f} {row.get('bptt/autograd', float('nan')):10.2f}")
+            line = (f"{cell:14} {row['family']:9} {row['fused_ms']:9.1f} {row.get('bptt_ms', nan):9.1f} "
+                    f"{row.get('bptt-recompute_ms', nan):9.1f} {row.get('autograd_ms', nan):9.1f} "
+                    f"{row.get('bptt/fused', nan):10.2f} {row.get('bptt-recompute/fused', nan):12.2f} "
+                    f"{row.get('autograd/fused', nan):11.2f} {row.get('bptt/autograd', nan):10.2f} "
+                    f"{row.get('bptt-recompute/autograd', nan):12.2f}")
             if memory:
-                nan = float("nan")
-                line += (f" {row.get('bptt_saved_MB', nan):13.1f} {row.get('autograd_saved_MB', nan):9.1f}"
-                         f" {row.get('saved bptt/autograd', nan):6.2f}")
+                line += (f" {row.get('bptt_saved_MB', nan):13.1f} {row.get('bptt-recompute_saved_MB', nan):7.1f}"
+                         f" {row.get('autograd_saved_MB', nan):9.1f} {row.get('saved bptt/autograd', nan):10.2f}"
+                         f" {row.get('saved bptt-recompute/autograd', nan):12.2f}")
             print(line)
         for floor in entry["gemm_floor"]:
             print(f"GEMM floor G={floor['gates']}: {floor['floor_ms']:.1f} ms = {floor['floor/fused']:.2f}× "
