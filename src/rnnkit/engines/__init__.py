@@ -13,6 +13,7 @@ autograd (so a user-defined cell that writes only ``step`` runs on autograd).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 from ..cells import Cell
@@ -21,7 +22,7 @@ from . import autograd, bptt, fused
 ENGINES: dict[str, Callable] = {
     "autograd": autograd.run_layer,
     "bptt": bptt.run_layer,
-    "bptt-recompute": bptt.run_layer_recompute,
+    "bptt-recompute": partial(bptt.run_layer, recompute=True),
     "fused": fused.run_layer,
 }
 

@@ -324,18 +324,10 @@ def run_layer(
     states: list[State],
     lengths: Tensor | None,
     training: bool,
+    recompute: bool = False,
 ) -> tuple[Tensor, list[State]]:
-    """One layer, every direction: direction 1 (if any) reads each sequence backwards."""
-    return run_directions(run_direction, cell, x, params, states, lengths)
+    """One layer, every direction: direction 1 (if any) reads each sequence backwards.
 
-
-def run_layer_recompute(
-    cell: Cell,
-    x: Tensor,
-    params: list[Params],
-    states: list[State],
-    lengths: Tensor | None,
-    training: bool,
-) -> tuple[Tensor, list[State]]:
-    """:func:`run_layer` on :class:`RecomputingRecurrence`: keeps only the states for the backward."""
-    return run_directions(partial(run_direction, recompute=True), cell, x, params, states, lengths)
+    ``recompute``: run :class:`RecomputingRecurrence` (engine ``bptt-recompute``).
+    """
+    return run_directions(partial(run_direction, recompute=recompute), cell, x, params, states, lengths)
