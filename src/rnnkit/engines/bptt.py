@@ -283,18 +283,15 @@ def run_direction(
     """Run one direction over ``x`` (T, B, I) from ``state``; returns outputs (T, B, H) and final state."""
     mask = None if lengths is None else padding_mask(lengths, x.size(0), x)
     weights = [tensor for tensor in p.values() if tensor is not None]
+    # wx needs a gradient exactly when x or a parameter does, so the test is the same for both Functions.
+    if not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, *state, *weights))):
+        return _run_without_grad(cell, cell.project(x, p), p, state, mask)
     names = tuple((name, tensor is not None) for name, tensor in p.items())
     if recompute:
-        needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (x, *state, *weights))
-        if not needs_grad:
-            return _run_without_grad(cell, cell.project(x, p), p, state, mask)
         output, *final = RecomputingRecurrence.apply(cell, names, mask, len(state), x, *state, *weights)
-        return output, tuple(final)
-    wx = cell.project(x, p)                                                 # (T, B, G·H), one GEMM
-    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (wx, *state, *weights))
-    if not needs_grad:
-        return _run_without_grad(cell, wx, p, state, mask)
-    output, *final = Recurrence.apply(cell, names, mask, len(state), wx, *state, *weights)
+    else:
+        wx = cell.project(x, p)                                             # (T, B, G·H), one GEMM
+        output, *final = Recurrence.apply(cell, names, mask, len(state), wx, *state, *weights)
     return output, tuple(final)
 
 
