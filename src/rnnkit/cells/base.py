@@ -175,8 +175,9 @@ class Cell:
     #
     # ``ds_t`` is the total ∂L/∂s_t: from the output h_t, from step t+1, and (at t = T) from h_n/c_n.
     # ``dwx`` is ∂L/∂wx for all steps, (T, B, G·H); autograd carries it on through ``project``.
-    # ``deltas`` are whatever per-step tensors the weight gradients need beyond dwx (often none);
-    # the engine stacks each over time into (T, B, …). ``s_prev`` and ``saved`` arrive stacked the
+    # ``deltas`` are whatever per-step tensors the weight gradients need beyond dwx (often none):
+    # per-row terms (B, …), or a step's share of a vector's gradient already summed over the batch;
+    # the engine stacks each over time into (T, …). ``s_prev`` and ``saved`` arrive stacked the
     # same way. Padded steps never reach the cell: the engine passes their state and gradient through.
     #
     # What the engine (engines/bptt.py) relies on, and offers:

@@ -36,22 +36,27 @@ def _layer_norm(a: Tensor, gain: Tensor, bias: Tensor | None) -> tuple[Tensor, T
     return torch.native_layer_norm(a, a.shape[-1:], gain, bias, EPS)
 
 
-def _layer_norm_backward(d_out: Tensor, a: Tensor, mean: Tensor, rstd: Tensor, gain: Tensor) -> Tensor:
-    """∂L/∂a from ∂L/∂y for y = LN(a; α, β), by PyTorch's fused kernel. Written out, with â = (a − μ)/σ
-    and d = α ⊙ ∂L/∂y:  ∂L/∂a = (d − mean(d) − â ⊙ mean(d ⊙ â)) / σ.
+def _layer_norm_backward(
+    d_out: Tensor, a: Tensor, mean: Tensor, rstd: Tensor, gain: Tensor, bias: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """∂L/∂a, ∂L/∂α and ∂L/∂β (None without a bias) from ∂L/∂y for y = LN(a; α, β), by PyTorch's
+    fused kernel, which forms all three in one pass without materialising â. Written out, with
+    â = (a − μ)/σ and d = α ⊙ ∂L/∂y:  ∂L/∂a = (d − mean(d) − â ⊙ mean(d ⊙ â)) / σ,
+    ∂L/∂α = Σ_rows ∂L/∂y ⊙ â,  ∂L/∂β = Σ_rows ∂L/∂y.
     """
     return torch.ops.aten.native_layer_norm_backward(
-        d_out, a, a.shape[-1:], mean, rstd, gain, None, [True, False, False]
-    )[0]
+        d_out, a, a.shape[-1:], mean, rstd, gain, bias, [True, True, bias is not None]
+    )
 
 
-def _gain_bias_grads(name: str, d_out: Tensor, a: Tensor, mean: Tensor, rstd: Tensor, p: Params) -> dict[str, Tensor]:
-    """∂L/∂α = Σ ∂L/∂y ⊙ â and ∂L/∂β = Σ ∂L/∂y over all steps and sequences (each (T, B, n))."""
-    hat = (a - mean).mul_(rstd)                                            # â for all steps at once
-    grads = {f"gain_{name}": (d_out * hat).sum((0, 1))}
-    if p[f"bias_{name}"] is not None:
-        grads[f"bias_{name}"] = d_out.sum((0, 1))
-    return grads
+def _vector_grads(names: tuple[str, ...], deltas: tuple[Tensor, ...], p: Params) -> dict[str, Tensor]:
+    """The LN gains' and biases' gradients: per-step sums (each (T, n)) added up over the steps.
+
+    ``names`` lists the vectors in the order their per-step sums follow in ``deltas``; absent
+    biases have no entry there.
+    """
+    present = [name for name in names if p[name] is not None]
+    return {name: delta.sum(0) for name, delta in zip(present, deltas)}
 
 
 class LayerNormCell(Cell):
@@ -122,13 +127,15 @@ class LayerNormLSTMCell(LayerNormCell):
     # μ and 1/σ (c_t itself is the state); tanh(LN(c_t)) (B, H).
     # With dh = ∂L/∂h_t, dc = ∂L/∂c_t from the future, ℓ = LN(c_t), a the gate pre-activations:
     #   ∂L/∂a_o = dh ⊙ tanh(ℓ) ⊙ o(1 − o)
-    #   ∂L/∂ℓ = dh ⊙ o ⊙ (1 − tanh²ℓ)                                   (a delta: gives α_c, β_c)
+    #   ∂L/∂ℓ = dh ⊙ o ⊙ (1 − tanh²ℓ)
     #   ∂L/∂c_t = dc + LN'ᵀ ∂L/∂ℓ                                        (_layer_norm_backward)
     #   ∂L/∂a_i, ∂L/∂a_f, ∂L/∂a_g, ∂L/∂c_{t-1}: as in the LSTM
     #   ∂L/∂(W_h h) = LN'ᵀ ∂L/∂a                                         (a delta: gives W_hh)
     #   ∂L/∂h_{t-1} = ∂L/∂(W_h h) @ W_hh
-    # Weights, over all steps at once: dW_hh = Σ ∂L/∂(W_h h)ᵀ h_{t-1} (one GEMM);
-    #   dα_h = Σ ∂L/∂a ⊙ Ŵh, dβ_h = Σ ∂L/∂a;  dα_c = Σ ∂L/∂ℓ ⊙ ĉ, dβ_c = Σ ∂L/∂ℓ  (â = (a − μ)/σ).
+    # The same two LN kernels give this step's share of the LN vectors' gradients (â = (a − μ)/σ):
+    #   dα_h = Σ_b ∂L/∂a ⊙ Ŵh, dβ_h = Σ_b ∂L/∂a, dα_c = Σ_b ∂L/∂ℓ ⊙ ĉ, dβ_c = Σ_b ∂L/∂ℓ
+    # (deltas of one row each, added up over the steps), so nothing of size T·B·G·H beyond ∂L/∂(W_h h)
+    # is kept for the weights. dW_hh = Σ_t ∂L/∂(W_h h)ᵀ h_{t-1} is one GEMM over all steps.
 
     def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
         h_prev, c_prev = state
@@ -148,30 +155,39 @@ class LayerNormLSTMCell(LayerNormCell):
     def bptt_backward(
         self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
     ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
-        dh, dc = d_state
+        dh, dc_future = d_state
         gates, wh, wh_mean, wh_rstd, c, c_mean, c_rstd, tanh_l = saved
         c_prev = state_prev[1]
         i, f, g, o = gates.chunk(4, dim=1)
         da = torch.empty_like(gates)                                       # (B, 4H): ∂L/∂a_i,f,g,o
         da_i, da_f, da_g, da_o = da.chunk(4, dim=1)
-        torch.mul(dh, tanh_l, out=da_o).mul_(o * (1 - o))
-        dl = (dh * o).mul_(1 - tanh_l * tanh_l)                            # ∂L/∂LN(c_t), (B, H)
-        dc = dc + _layer_norm_backward(dl, c, c_mean, c_rstd, p.gain_c)
-        torch.mul(dc, g, out=da_i).mul_(i * (1 - i))
-        torch.mul(dc, c_prev, out=da_f).mul_(f * (1 - f))
-        torch.mul(dc, i, out=da_g).mul_(1 - g * g)
-        d_wh = _layer_norm_backward(da, wh, wh_mean, wh_rstd, p.gain_hh)   # ∂L/∂(W_h h_{t-1}), (B, 4H)
-        return da, (d_wh @ p.weight_hh, dc.mul_(f)), (d_wh, dl)
+        # h_t = o ⊙ tanh(ℓ). With q = dh ⊙ o and u = q ⊙ tanh(ℓ):
+        # ∂L/∂a_o = u ⊙ (1 − o), and ∂L/∂ℓ = q ⊙ (1 − tanh²ℓ) = q − u ⊙ tanh(ℓ).
+        q = dh * o
+        u = q * tanh_l
+        torch.addcmul(u, u, o, value=-1, out=da_o)
+        dl = q.addcmul_(u, tanh_l, value=-1)                               # ∂L/∂ℓ, (B, H)
+        dc, d_gain_c, d_bias_c = _layer_norm_backward(dl, c, c_mean, c_rstd, p.gain_c, p.bias_c)
+        dc += dc_future                                                    # ∂L/∂c_t, (B, H)
+        # c_t = f ⊙ c_{t-1} + i ⊙ g, as in the LSTM: with v = ∂L/∂c_t ⊙ i ⊙ g,
+        # ∂L/∂a_i = v ⊙ (1 − i), ∂L/∂a_g = ∂L/∂c_t ⊙ i − v ⊙ g, ∂L/∂a_f = w − w ⊙ f (w = ∂L/∂c_t ⊙ c_{t-1} ⊙ f).
+        torch.mul(dc, i, out=da_g)
+        v = da_g * g
+        torch.addcmul(v, v, i, value=-1, out=da_i)
+        da_g.addcmul_(v, g, value=-1)
+        torch.mul(dc, c_prev, out=da_f).mul_(f)
+        da_f.addcmul_(da_f, f, value=-1)
+        d_wh, d_gain_hh, d_bias_hh = _layer_norm_backward(da, wh, wh_mean, wh_rstd, p.gain_hh, p.bias_hh)
+        vectors = (v for v in (d_gain_hh, d_bias_hh, d_gain_c, d_bias_c) if v is not None)
+        return da, (d_wh @ p.weight_hh, dc.mul_(f)), (d_wh, *vectors)
 
     def bptt_weight_grads(
         self, dwx: Tensor, deltas: tuple[Tensor, ...], state_prev: State, saved: tuple[Tensor, ...], p: Params
     ) -> dict[str, Tensor]:
-        d_wh, dl = deltas                                                  # (T, B, 4H), (T, B, H)
-        _, wh, wh_mean, wh_rstd, c, c_mean, c_rstd, _ = saved
+        d_wh, *vectors = deltas                                            # (T, B, 4H), then (T, n) each
         return {
             "weight_hh": d_wh.flatten(0, 1).T @ state_prev[0].flatten(0, 1),
-            **_gain_bias_grads("hh", dwx, wh, wh_mean, wh_rstd, p),
-            **_gain_bias_grads("c", dl, c, c_mean, c_rstd, p),
+            **_vector_grads(("gain_hh", "bias_hh", "gain_c", "bias_c"), tuple(vectors), p),
         }
 
 
@@ -212,10 +228,11 @@ class LayerNormGRUCell(LayerNormCell):
     # h_t = n + z ⊙ (h_{t-1} − n), so with dh = ∂L/∂h_t:
     #   ∂L/∂a_n = dh ⊙ (1 − z) ⊙ (1 − n²)         (a_n = x_n + r ⊙ u_n: ∂L/∂x_n = ∂L/∂a_n)
     #   ∂L/∂a_z = dh ⊙ (h_{t-1} − n) ⊙ z(1 − z),  ∂L/∂a_r = ∂L/∂a_n ⊙ u_n ⊙ r(1 − r)
-    #   ∂L/∂u = [∂L/∂a_r, ∂L/∂a_z, ∂L/∂a_n ⊙ r]    (a delta: gives α_h, β_h)
+    #   ∂L/∂u = [∂L/∂a_r, ∂L/∂a_z, ∂L/∂a_n ⊙ r]
     #   ∂L/∂(W_h h) = LN'ᵀ ∂L/∂u                   (a delta: gives W_hh)
     #   ∂L/∂h_{t-1} = dh ⊙ z + ∂L/∂(W_h h) @ W_hh
-    # Weights: dW_hh = Σ ∂L/∂(W_h h)ᵀ h_{t-1} (one GEMM), dα_h = Σ ∂L/∂u ⊙ Ŵh, dβ_h = Σ ∂L/∂u.
+    # The LN kernel also gives this step's dα_h = Σ_b ∂L/∂u ⊙ Ŵh and dβ_h = Σ_b ∂L/∂u (deltas of one
+    # row each, added up over the steps). dW_hh = Σ_t ∂L/∂(W_h h)ᵀ h_{t-1} is one GEMM over all steps.
 
     def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
         (h_prev,) = state
@@ -238,20 +255,27 @@ class LayerNormGRUCell(LayerNormCell):
         r, z = rz.chunk(2, dim=1)
         da = torch.empty(dh.size(0), 3 * hidden, dtype=dh.dtype, device=dh.device)
         da_r, da_z, da_n = da.chunk(3, dim=1)
-        torch.mul(dh, 1 - z, out=da_n).mul_(1 - n * n)
-        torch.mul(dh, h_prev - n, out=da_z).mul_(z * (1 - z))
-        torch.mul(da_n, u_n, out=da_r).mul_(r * (1 - r))
-        du = da.clone()                                                    # (B, 3H): ∂L/∂u
-        du[:, 2 * hidden :].mul_(r)
-        d_wh = _layer_norm_backward(du, wh, wh_mean, wh_rstd, p.gain_hh)  # (B, 3H)
-        dh_prev = torch.addmm(dh * z, d_wh, p.weight_hh)
-        return da, (dh_prev,), (du, d_wh)
+        dh_z = dh * z                                                      # the direct path to h_{t-1}
+        # ∂L/∂a_n = w − w ⊙ n² with w = dh ⊙ (1 − z) = dh − dh ⊙ z.
+        torch.sub(dh, dh_z, out=da_n)
+        da_n.addcmul_(da_n * n, n, value=-1)
+        # ∂L/∂a_z = y − y ⊙ z with y = dh ⊙ (h_{t-1} − n) ⊙ z; ∂L/∂a_r likewise with y = ∂L/∂a_n ⊙ u_n ⊙ r.
+        y = (h_prev - n).mul_(dh_z)
+        torch.addcmul(y, y, z, value=-1, out=da_z)
+        y = (da_n * u_n).mul_(r)
+        torch.addcmul(y, y, r, value=-1, out=da_r)
+        du = torch.empty_like(da)                                          # (B, 3H): ∂L/∂u
+        du[:, : 2 * hidden].copy_(da[:, : 2 * hidden])
+        torch.mul(da_n, r, out=du[:, 2 * hidden :])
+        d_wh, d_gain, d_bias = _layer_norm_backward(du, wh, wh_mean, wh_rstd, p.gain_hh, p.bias_hh)
+        vectors = (v for v in (d_gain, d_bias) if v is not None)
+        return da, (torch.addmm(dh_z, d_wh, p.weight_hh),), (d_wh, *vectors)
 
     def bptt_weight_grads(
         self, dwx: Tensor, deltas: tuple[Tensor, ...], state_prev: State, saved: tuple[Tensor, ...], p: Params
     ) -> dict[str, Tensor]:
-        du, d_wh = deltas                                                  # (T, B, 3H) each
+        d_wh, *vectors = deltas                                            # (T, B, 3H), then (T, 3H) each
         return {
             "weight_hh": d_wh.flatten(0, 1).T @ state_prev[0].flatten(0, 1),
-            **_gain_bias_grads("hh", du, *saved[3:], p),
+            **_vector_grads(("gain_hh", "bias_hh"), tuple(vectors), p),
         }
