@@ -337,6 +337,62 @@ def test_recompute_keeps_at_most_half_of_autograds_activations(name):
     assert sizes["bptt-recompute"] < sizes["bptt"]
 
 
+def test_lstm_keeps_its_gates_in_wx_without_a_second_block():
+    """The LSTM writes its gates over wx_t: bptt keeps wx (T·B·4H) and the two state buffers
+    ((T+1)·B·H each), and nothing else."""
+    layer = make_layer("lstm", "bptt")
+    x, hx = make_inputs(layer, steps=8, batch=3)
+    steps, batch, hidden = x.size(0), x.size(1), layer.hidden_size
+    elements = steps * batch * 4 * hidden + 2 * (steps + 1) * batch * hidden
+    assert saved_bytes(layer, x, hx) == elements * x.element_size()
+
+
+class IdentityProjectionLSTM(get_cell_class("lstm")):
+    """The LSTM with wx = x itself (I = 4H): its bptt_forward writes its gates over wx_t."""
+
+    name = "identity_projection_test_lstm"
+
+    def project(self, x: Tensor, p: Params) -> Tensor:
+        return x
+
+
+@pytest.mark.parametrize("engine", ["bptt", "bptt-recompute", "bptt-no-grad"])
+def test_a_projection_returning_x_leaves_the_callers_input_alone(engine):
+    """The cell overwrites wx_t in place; when wx is the layer's input, that must not reach it."""
+    torch.manual_seed(0)
+    reference = rnnkit.Recurrent(IdentityProjectionLSTM, 8, 2, engine="autograd", dtype=torch.float64)
+    layer = rnnkit.Recurrent(IdentityProjectionLSTM, 8, 2, engine=engine.removesuffix("-no-grad"),
+                             dtype=torch.float64)
+    layer.load_state_dict(reference.state_dict())
+    x = torch.randn(5, 3, 8, dtype=torch.float64, requires_grad=engine != "bptt-no-grad")
+    before = x.detach().clone()
+    with torch.set_grad_enabled(engine != "bptt-no-grad"):
+        output, _ = layer(x)
+        if x.requires_grad:
+            (grad,) = torch.autograd.grad(output.sum(), x)
+    torch.testing.assert_close(x.detach(), before, rtol=0, atol=0)
+    expected, _ = reference(x)
+    torch.testing.assert_close(output, expected.detach() if not x.requires_grad else expected, rtol=0, atol=1e-12)
+    if x.requires_grad:
+        torch.testing.assert_close(grad, torch.autograd.grad(expected.sum(), x)[0], rtol=0, atol=1e-12)
+
+
+class TanhProjectionLSTM(get_cell_class("lstm")):
+    """The LSTM with wx = tanh(W_ih x): tanh's backward needs its output, which bptt overwrites."""
+
+    name = "tanh_projection_test_lstm"
+
+    def project(self, x: Tensor, p: Params) -> Tensor:
+        return torch.tanh(x @ p.weight_ih.T)
+
+
+def test_a_projection_needing_its_output_fails_loudly_not_silently():
+    layer = rnnkit.Recurrent(TanhProjectionLSTM, 3, 2, engine="bptt")
+    output, _ = layer(torch.randn(4, 2, 3))
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        output.sum().backward()
+
+
 @BPTT_ENGINES
 def test_one_layer_used_twice_in_one_graph(engine):
     """Two calls of the same layer share its parameters; their gradients add up as under autograd."""

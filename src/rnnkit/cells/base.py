@@ -185,6 +185,11 @@ class Cell:
     #   once, as a view of the engine's (T+1, B, H) state buffer, not copied: save the state itself
     #   rather than a copy of it. On padded rows it then holds the carried state; those rows always
     #   receive a zero ∂L/∂s_t, so a backward that is linear in ∂L/∂s (every derivative is) ignores them.
+    # - bptt_forward may write over wx_t in place (it is the engine's, used for nothing after this
+    #   step), e.g. the LSTM's gate pre-activations ``wx.addmm_(h_prev, W_hh.T)``. A saved tensor that
+    #   *is* wx_t is then kept in wx itself, without a copy. ``project``'s backward must not need its
+    #   own output then (a linear map or a layer norm does not); if it does, autograd's version check
+    #   fails loudly in the backward. A projection that returns x itself is copied first.
     # - bptt_backward must not modify its arguments in place (a retained graph runs it again).
     # - Without a gradient to compute, the engine runs bptt_forward alone and drops what it saves.
 

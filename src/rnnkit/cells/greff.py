@@ -79,7 +79,7 @@ class LSTMAblationCell(LSTMFamilyCell):
 
     def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
         h_prev, c_prev = state
-        gates = torch.addmm(wx, h_prev, p.weight_hh.T)                     # (B, G·H) pre-activations
+        gates = wx.addmm_(h_prev, p.weight_hh.T)                           # (B, G·H) pre-activations, over wx_t
         self._activate(gates)
         gate = {name: gates[:, self._block(name)] for name in self.blocks}
         c = gate["g"] * gate["i"] if "i" in gate else gate["g"].clone()   # (B, H)
@@ -240,7 +240,7 @@ class CoupledLSTMCell(LSTMFamilyCell):
     def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
         h_prev, c_prev = state
         hidden = self.hidden_size
-        gates = torch.addmm(wx, h_prev, p.weight_hh.T)                     # (B, 3H) pre-activations
+        gates = wx.addmm_(h_prev, p.weight_hh.T)                           # (B, 3H) pre-activations, over wx_t
         f = gates[:, :hidden].sigmoid_()
         g = tanh_(gates[:, hidden : 2 * hidden])
         o = gates[:, 2 * hidden :].sigmoid_()

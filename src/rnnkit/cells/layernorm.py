@@ -141,8 +141,8 @@ class LayerNormLSTMCell(LayerNormCell):
         h_prev, c_prev = state
         hidden = self.hidden_size
         wh = h_prev @ p.weight_hh.T                                        # (B, 4H)
-        gates, wh_mean, wh_rstd = _layer_norm(wh, p.gain_hh, p.bias_hh)
-        gates += wx                                                        # (B, 4H) pre-activations
+        wh_ln, wh_mean, wh_rstd = _layer_norm(wh, p.gain_hh, p.bias_hh)
+        gates = wx.add_(wh_ln)                                             # (B, 4H) pre-activations, over wx_t
         gates[:, : 2 * hidden].sigmoid_()
         tanh_(gates[:, 2 * hidden : 3 * hidden])
         gates[:, 3 * hidden :].sigmoid_()

@@ -64,7 +64,7 @@ class LSTMCell(LSTMFamilyCell):
     def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
         h_prev, c_prev = state
         hidden = self.hidden_size
-        gates = torch.addmm(wx, h_prev, p.weight_hh.T)                     # (B, 4H) pre-activations
+        gates = wx.addmm_(h_prev, p.weight_hh.T)                           # (B, 4H) pre-activations, over wx_t
         # Activated in place: the saved gates replace their pre-activations (σ' and tanh' need only
         # the activated values).
         gates[:, : 2 * hidden].sigmoid_()

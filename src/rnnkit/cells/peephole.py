@@ -66,7 +66,7 @@ class PeepholeLSTMCell(LSTMFamilyCell):
     def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
         h_prev, c_prev = state
         hidden = self.hidden_size
-        gates = torch.addmm(wx, h_prev, p.weight_hh.T)                     # (B, 4H) pre-activations
+        gates = wx.addmm_(h_prev, p.weight_hh.T)                           # (B, 4H) pre-activations, over wx_t
         w_cif, w_co = p.weight_ch[: 2 * hidden], p.weight_ch[2 * hidden :]
         # i and f both add their peephole on c_{t-1}: view the two blocks as (B, 2, H).
         if_ = gates[:, : 2 * hidden]

@@ -12,7 +12,9 @@ gradient stays one GEMM done by autograd, plus the initial state and the cell's 
     weights   cell.bptt_weight_grads(dwx, deltas, S[:-1], saved): large GEMMs over all T·B rows
 
 A saved tensor that *is* one of the new state tensors (Elman's h_t, the LSTM's c_t) is not stored
-twice: it is read from the state buffer. Padded steps (``lengths``) carry state and gradient through
+twice: it is read from the state buffer. One that *is* wx_t (the LSTM family writes its gates over
+wx_t in place) is kept in wx itself, which becomes its buffer: the gates cost neither a copy per step
+nor a second (T, B, G·H) block. Padded steps (``lengths``) carry state and gradient through
 unchanged; their rows get a zero ∂L/∂s before the cell's backward, so they add nothing to dwx or the
 weight gradients (the cell's backward is linear in ∂L/∂s). With no gradient to compute (under
 ``torch.no_grad()`` or when nothing requires one), a plain loop of ``bptt_forward`` keeps no buffers.
@@ -66,6 +68,10 @@ class Recurrence(torch.autograd.Function):
         ctx.wx_shape = wx.shape
         ctx.num_own = len(own)
         ctx.save_for_backward(mask, *buffers, *own, *weights)
+        # wx may now hold saved tensors written over it. It is not marked dirty: it is the engine's
+        # own (run_direction made it, for this call only, and drops it), and often a view, which
+        # mark_dirty refuses beside several outputs. Its version counter still moves, so a
+        # projection whose backward needs its own output fails loudly instead of silently.
         return _outputs(buffers, mask)
 
     @staticmethod
@@ -101,7 +107,7 @@ class RecomputingRecurrence(torch.autograd.Function):
         """The projection and the forward loop without a graph, keeping x and the states only."""
         states, weights = tensors[:num_states], tensors[num_states:]
         p = _params(names, weights)
-        buffers, _, _ = _forward_loop(cell, cell.project(x, p), states, p, mask, keep_saved=False)
+        buffers, _, _ = _forward_loop(cell, _writable(cell.project(x, p), x), states, p, mask, keep_saved=False)
         ctx.set_materialize_grads(False)
         ctx.cell, ctx.names, ctx.num_states = cell, names, num_states
         ctx.save_for_backward(mask, x, *buffers, *weights)
@@ -126,7 +132,7 @@ class RecomputingRecurrence(torch.autograd.Function):
         p = _params(names, weights)
         steps, batch = x.shape[:2]
         state_prev = tuple(buffer[:-1].flatten(0, 1) for buffer in buffers)      # (T·B, H) each
-        _, rows = cell.bptt_forward(wx.detach().flatten(0, 1), state_prev, p)
+        _, rows = cell.bptt_forward(_writable(wx.detach(), x).flatten(0, 1), state_prev, p)
         for tensor in rows:
             if tensor.dim() == 0 or tensor.size(0) != steps * batch:
                 raise RuntimeError(
@@ -174,8 +180,9 @@ def _forward_loop(
         new, saved = cell.bptt_forward(wx_t, state_steps[t], p)
         if t == 0 and keep_saved:
             aliases = [_alias(tensor, new) for tensor in saved]
+            # A saved tensor that is wx_t itself (written over in place) keeps wx as its buffer.
             saved_buffers = [
-                None if alias is not None else tensor.new_empty(steps, *tensor.shape)
+                None if alias is not None else wx if tensor is wx_t else tensor.new_empty(steps, *tensor.shape)
                 for tensor, alias in zip(saved, aliases)
             ]
             own_steps = [buffer.unbind(0) for buffer in saved_buffers if buffer is not None]
@@ -188,7 +195,8 @@ def _forward_loop(
                 torch.where(masks[t], s, s_prev, out=out)
         if keep_saved:
             for out, tensor in zip(saved_steps[t], (s for s, a in zip(saved, aliases) if a is None)):
-                out.copy_(tensor)
+                if tensor is not wx_t:                     # wx_t is already in its place
+                    out.copy_(tensor)
     return buffers, [buffer for buffer in saved_buffers if buffer is not None], aliases
 
 
@@ -285,14 +293,23 @@ def run_direction(
     weights = [tensor for tensor in p.values() if tensor is not None]
     # wx needs a gradient exactly when x or a parameter does, so the test is the same for both Functions.
     if not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, *state, *weights))):
-        return _run_without_grad(cell, cell.project(x, p), p, state, mask)
+        return _run_without_grad(cell, _writable(cell.project(x, p), x), p, state, mask)
     names = tuple((name, tensor is not None) for name, tensor in p.items())
     if recompute:
         output, *final = RecomputingRecurrence.apply(cell, names, mask, len(state), x, *state, *weights)
     else:
-        wx = cell.project(x, p)                                             # (T, B, G·H), one GEMM
+        wx = _writable(cell.project(x, p), x)                               # (T, B, G·H), one GEMM
         output, *final = Recurrence.apply(cell, names, mask, len(state), wx, *state, *weights)
     return output, tuple(final)
+
+
+def _writable(wx: Tensor, x: Tensor) -> Tensor:
+    """``wx``, or a copy of it if it shares memory with the layer input ``x``.
+
+    Cells may overwrite wx_t in place in ``bptt_forward``; a projection that returns its input
+    (or a view of it) must not let that reach the caller's tensor.
+    """
+    return wx.clone() if wx.untyped_storage().data_ptr() == x.untyped_storage().data_ptr() else wx
 
 
 def _run_without_grad(cell: Cell, wx: Tensor, p: Params, state: State, mask: Tensor | None) -> tuple[Tensor, State]:
