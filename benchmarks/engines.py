@@ -11,9 +11,12 @@ each ``output.sum().backward()`` on a float32 input that requires grad, and prin
 ratios bptt/fused, recompute/fused, autograd/fused, bptt/autograd, recompute/autograd. Per size it
 also times the "GEMM floor": the matrix products of one layer (projection, T recurrent products
 forwards and backwards, dW_hh, dx, dW_ih) alone through torch.mm/addmm, for G = 1, 3, 4 gate blocks.
-At the first size it measures the saved activations (every tensor autograd keeps for the backward,
-parameters and input excepted) of each engine. Cells whose equations need I = H (MUT1, MUT2) run at
-I = H, their fused reference too.
+At the first size it measures memory, in a second table: the saved activations (every tensor
+autograd keeps for the backward, parameters and input excepted) of each engine, which is what grows
+with the number of layers; and the peak memory of one forward+backward of each contender, fused
+included, each in a fresh process (Linux: the resident-set high-water mark above the resident size
+just before the call, reset through /proc/self/clear_refs). Cells whose equations need I = H (MUT1,
+MUT2) run at I = H, their fused reference too.
 
     python benchmarks/engines.py                                    # full run, both sizes
     python benchmarks/engines.py --sizes 20,8,16,32 --repeats 3 --cells lstm gru   # quick
@@ -25,6 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
 import time
 from typing import Callable
 
@@ -117,6 +122,50 @@ def saved_bytes(module: nn.Module, x: Tensor) -> int:
     return sum(storages.values())
 
 
+def _resident(key: str) -> int:
+    """``VmRSS`` or ``VmHWM`` of this process in bytes, from /proc/self/status."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def peak_child(name: str, engine: str, size: Size) -> None:
+    """Run in a fresh process: print the peak bytes of one forward+backward above the start.
+
+    The peak is the resident-set high-water mark, reset just before the call; the input and the
+    parameters exist before the reset, so they are not counted, and a tiny call runs first. Prints ``nan`` where the kernel
+    offers no such counter (not Linux).
+    """
+    steps, batch, inputs, hidden = cell_size(name, size)
+    torch.manual_seed(0)
+    x = torch.randn(steps, batch, inputs, requires_grad=True)
+    if engine == "fused":
+        module = family_module(rnnkit.get_cell_class(name)(inputs, hidden), inputs, hidden)[1]
+    else:
+        module = rnnkit.Recurrent(name, inputs, hidden, engine=engine)
+    # One tiny call first, so that one-time costs (lazy imports, kernel caches) are not counted.
+    fwd_bwd(module, torch.randn(2, 1, inputs, requires_grad=True))()
+    try:
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")                               # 5: reset the high-water mark
+        start = _resident("VmRSS")
+    except OSError:
+        print("nan")
+        return
+    fwd_bwd(module, x)()
+    print(_resident("VmHWM") - start)
+
+
+def peak_bytes(name: str, engine: str, size: Size) -> float:
+    """:func:`peak_child` in a fresh Python process (a high-water mark cannot be shared)."""
+    command = [sys.executable, __file__, "--peak-of", name, engine, ",".join(map(str, size)),
+               "--threads", str(torch.get_num_threads())]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return float(done.stdout.split()[-1])
+
+
 def cell_size(name: str, size: Size) -> Size:
     """``size``, with I = H for the cells whose equations use x_t as a hidden vector (MUT1, MUT2)."""
     steps, batch, inputs, hidden = size
@@ -157,9 +206,12 @@ def benchmark(sizes: list[Size], cells: list[str], repeats: int, warmup: int, me
             if memory and index == 0:
                 for engine, layer in layers.items():
                     row[f"{engine}_saved_MB"] = saved_bytes(layer, cell_x) / 2**20
+                for engine in ("fused", *layers):
+                    row[f"{engine}_peak_MB"] = peak_bytes(name, engine, size) / 2**20
                 if "bptt" in layers:
                     for engine in ("bptt", "bptt-recompute"):
                         row[f"saved {engine}/autograd"] = row[f"{engine}_saved_MB"] / row["autograd_saved_MB"]
+                        row[f"peak {engine}/autograd"] = row[f"{engine}_peak_MB"] / row["autograd_peak_MB"]
             entry["cells"].append(row)
         # The floor per gate count, measured side by side with the fused kernel of that family.
         for gates, family in ((4, "LSTM"), (3, "GRU"), (1, "RNN_TANH")):
@@ -179,31 +231,37 @@ def print_table(result: dict) -> None:
     """The measurements as plain-text tables, one per size."""
     print(f"torch {result['torch']}, {result['threads']} threads, float32, forward+backward, "
           f"median of {result['repeats']} after {result['warmup']} warm-up, round-robin")
+    nan = float("nan")
     for entry in result["sizes"]:
         print(f"\nT={entry['T']} B={entry['B']} I={entry['I']} H={entry['H']}")
-        header = (f"{'cell':14} {'family':9} {'fused ms':>9} {'bptt ms':>9} {'recomp ms':>9} {'autograd':>9} "
-                  f"{'bptt/fused':>10} {'recomp/fused':>12} {'autog/fused':>11} {'bptt/autog':>10} {'recomp/autog':>12}")
-        memory = any("bptt_saved_MB" in row for row in entry["cells"])
-        if memory:
-            header += f" {'saved MB bptt':>13} {'recomp':>7} {'autograd':>9} {'bptt/autog':>10} {'recomp/autog':>12}"
-        print(header)
-        nan = float("nan")
+        print(f"{'cell':14} {'family':9} {'fused ms':>9} {'bptt ms':>9} {'recomp ms':>9} {'autograd':>9} "
+              f"{'bptt/fused':>10} {'recomp/fused':>12} {'autog/fused':>11} {'bptt/autog':>10} {'recomp/autog':>12}")
         for row in entry["cells"]:
-            # The MUT1/MUT2 rows run at I = H (their equations need it), fused kernel included.
-            cell = row["cell"] if row["I"] == entry["I"] else f"{row['cell']} (I={row['I']})"
-            line = (f"{cell:14} {row['family']:9} {row['fused_ms']:9.1f} {row.get('bptt_ms', nan):9.1f} "
-                    f"{row.get('bptt-recompute_ms', nan):9.1f} {row.get('autograd_ms', nan):9.1f} "
-                    f"{row.get('bptt/fused', nan):10.2f} {row.get('bptt-recompute/fused', nan):12.2f} "
-                    f"{row.get('autograd/fused', nan):11.2f} {row.get('bptt/autograd', nan):10.2f} "
-                    f"{row.get('bptt-recompute/autograd', nan):12.2f}")
-            if memory:
-                line += (f" {row.get('bptt_saved_MB', nan):13.1f} {row.get('bptt-recompute_saved_MB', nan):7.1f}"
-                         f" {row.get('autograd_saved_MB', nan):9.1f} {row.get('saved bptt/autograd', nan):10.2f}"
-                         f" {row.get('saved bptt-recompute/autograd', nan):12.2f}")
-            print(line)
+            print(f"{_label(row, entry):14} {row['family']:9} {row['fused_ms']:9.1f} {row.get('bptt_ms', nan):9.1f} "
+                  f"{row.get('bptt-recompute_ms', nan):9.1f} {row.get('autograd_ms', nan):9.1f} "
+                  f"{row.get('bptt/fused', nan):10.2f} {row.get('bptt-recompute/fused', nan):12.2f} "
+                  f"{row.get('autograd/fused', nan):11.2f} {row.get('bptt/autograd', nan):10.2f} "
+                  f"{row.get('bptt-recompute/autograd', nan):12.2f}")
         for floor in entry["gemm_floor"]:
             print(f"GEMM floor G={floor['gates']}: {floor['floor_ms']:.1f} ms = {floor['floor/fused']:.2f}× "
                   f"{floor['family']} fused ({floor['fused_ms']:.1f} ms)")
+        if any("autograd_saved_MB" in row for row in entry["cells"]):
+            print(f"\nMemory at T={entry['T']} B={entry['B']} I={entry['I']} H={entry['H']}, MB: saved activations "
+                  f"(kept from forward to backward) and peak of one forward+backward (fresh process)")
+            print(f"{'cell':14} {'saved bptt':>10} {'recomp':>7} {'autograd':>9} {'bptt/autog':>10} {'recomp/autog':>12}"
+                  f" {'peak fused':>10} {'bptt':>7} {'recomp':>7} {'autograd':>9} {'bptt/autog':>10} {'recomp/autog':>12}")
+            for row in entry["cells"]:
+                print(f"{_label(row, entry):14} {row.get('bptt_saved_MB', nan):10.1f} "
+                      f"{row.get('bptt-recompute_saved_MB', nan):7.1f} {row.get('autograd_saved_MB', nan):9.1f} "
+                      f"{row.get('saved bptt/autograd', nan):10.2f} {row.get('saved bptt-recompute/autograd', nan):12.2f}"
+                      f" {row.get('fused_peak_MB', nan):10.1f} {row.get('bptt_peak_MB', nan):7.1f} "
+                      f"{row.get('bptt-recompute_peak_MB', nan):7.1f} {row.get('autograd_peak_MB', nan):9.1f} "
+                      f"{row.get('peak bptt/autograd', nan):10.2f} {row.get('peak bptt-recompute/autograd', nan):12.2f}")
+
+
+def _label(row: dict, entry: dict) -> str:
+    """The cell's name; MUT1/MUT2 rows run at I = H (their equations need it), fused kernel included."""
+    return row["cell"] if row["I"] == entry["I"] else f"{row['cell']} (I={row['I']})"
 
 
 def parse_size(text: str) -> Size:
@@ -223,10 +281,17 @@ def main() -> None:
     parser.add_argument("--cells", nargs="+", default=None, help="cell names (default: every registered cell)")
     parser.add_argument("--repeats", type=int, default=7, help="timed repetitions per contender (default 7)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed repetitions first (default 2)")
-    parser.add_argument("--no-memory", action="store_true", help="skip the saved-activation measurement")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory measurements (saved activations, peak)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--peak-of", nargs=3, metavar=("CELL", "ENGINE", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.peak_of:                                       # the child process of peak_bytes
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
+        name, engine, size = args.peak_of
+        peak_child(name, engine, parse_size(size))
+        return
     if args.repeats < 1 or args.warmup < 0:
         parser.error(f"--repeats must be ≥ 1 and --warmup ≥ 0, got {args.repeats} and {args.warmup}")
     cells = args.cells or rnnkit.cell_names()
