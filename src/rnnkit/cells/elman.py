@@ -85,8 +85,9 @@ class ReLURNNCell(ElmanCell):
         self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
     ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
         (dh,), (h,) = d_state, saved
-        # h_t = max(0, a_t): δ_t = dh where the unit is active (h_t > 0 ⇔ a_t > 0), else 0.
-        delta = torch.where(h > 0, dh, 0.0)                             # (B, H)
+        # h_t = max(0, a_t): δ_t = dh where the unit is active (h_t > 0 ⇔ a_t > 0), else 0, in one
+        # pass by the kernel of autograd's own ReLU backward.
+        delta = torch.ops.aten.threshold_backward(dh, h, 0)              # (B, H)
         return delta, (delta @ p.weight_hh,), ()
 
 

@@ -66,24 +66,24 @@ class GRUCell(Cell):
     def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
         (h_prev,) = state
         hidden = self.hidden_size
-        # One product of h_{t-1} for all three blocks, then r, z overwrite their two blocks in place:
-        # pre = [r | z | m] with m = W_hn h_{t-1} + b_hn, all the backward needs of it.
+        # One product of h_{t-1} for all three blocks; r, z and n are then written over wx_t's three
+        # blocks, so that wx_t = [r | z | n] is saved without a copy, with m = W_hn h_{t-1} + b_hn.
         pre = h_prev @ p.weight_hh.T                                       # (B, 3H)
-        rz = pre[:, : 2 * hidden].add_(wx[:, : 2 * hidden]).sigmoid_()
+        rz = wx[:, : 2 * hidden].add_(pre[:, : 2 * hidden]).sigmoid_()
         r, z = rz.chunk(2, dim=1)
         m = pre[:, 2 * hidden :]
         if p.bias_hh is not None:
             m.add_(p.bias_hh[2 * hidden :])
-        n = tanh_(torch.addcmul(wx[:, 2 * hidden :], r, m))              # (B, H)
-        return (torch.addcmul(n, z, h_prev - n),), (pre, n)
+        n = tanh_(wx[:, 2 * hidden :].addcmul_(r, m))                      # (B, H)
+        return (torch.addcmul(n, z, h_prev - n),), (wx, m)
 
     def bptt_backward(
         self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
     ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
-        (dh,), (pre, n), (h_prev,) = d_state, saved, state_prev
+        (dh,), (gates, m), (h_prev,) = d_state, saved, state_prev
         hidden = self.hidden_size
-        r, z, m = pre.chunk(3, dim=1)
-        da = torch.empty_like(pre)                                         # (B, 3H): ∂L/∂wx_t
+        r, z, n = gates.chunk(3, dim=1)
+        da = torch.empty_like(gates)                                       # (B, 3H): ∂L/∂wx_t
         da_r, da_z, da_n = da.chunk(3, dim=1)
         # h_t = n + z ⊙ (h_{t-1} − n): ∂L/∂n = dh − dh ⊙ z; then tanh' = 1 − n².
         dn = torch.addcmul(dh, dh, z, value=-1)
@@ -159,18 +159,19 @@ class ChoGRUCell(Cell):
         (h_prev,) = state
         hidden = self.hidden_size
         u_rz, u_n = p.weight_hh[: 2 * hidden], p.weight_hh[2 * hidden :]
-        rz = torch.addmm(wx[:, : 2 * hidden], h_prev, u_rz.T).sigmoid_()  # (B, 2H)
+        # r, z and h̃ are written over wx_t's blocks: wx_t = [r | z | h̃] is saved without a copy.
+        rz = wx[:, : 2 * hidden].addmm_(h_prev, u_rz.T).sigmoid_()        # (B, 2H)
         r, z = rz.chunk(2, dim=1)
-        h_tilde = tanh_(torch.addmm(wx[:, 2 * hidden :], r * h_prev, u_n.T))
+        h_tilde = tanh_(wx[:, 2 * hidden :].addmm_(r * h_prev, u_n.T))
         # r ⊙ h_{t-1} is not saved: the weight gradient rebuilds it for all steps at once.
-        return (torch.addcmul(h_prev, z, h_tilde - h_prev),), (rz, h_tilde)
+        return (torch.addcmul(h_prev, z, h_tilde - h_prev),), (wx,)
 
     def bptt_backward(
         self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
     ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
-        (dh,), (rz, h_tilde), (h_prev,) = d_state, saved, state_prev
+        (dh,), (gates,), (h_prev,) = d_state, saved, state_prev
         hidden = self.hidden_size
-        r, z = rz.chunk(2, dim=1)
+        r, z, h_tilde = gates.chunk(3, dim=1)
         da = dh.new_empty(dh.size(0), 3 * hidden)                         # (B, 3H): ∂L/∂wx_t
         da_r, da_z, da_n = da.chunk(3, dim=1)
         # h_t = h_{t-1} + z ⊙ (h̃ − h_{t-1}): ∂L/∂h̃ = dh ⊙ z, then tanh' = 1 − h̃².

@@ -224,7 +224,8 @@ class LayerNormGRUCell(LayerNormCell):
     # ----------------------------------------------------------------------------------------------
     # Backward through time.
     #
-    # Saved per step: r, z (B, 2H), n (B, H), u_n (B, H), W_h h_{t-1} (B, 3H) with its μ and 1/σ (B, 1).
+    # Saved per step: wx_t with r, z, n written over it (B, 3H), u_n (B, H), W_h h_{t-1} (B, 3H) with
+    # its μ and 1/σ (B, 1).
     # h_t = n + z ⊙ (h_{t-1} − n), so with dh = ∂L/∂h_t:
     #   ∂L/∂a_n = dh ⊙ (1 − z) ⊙ (1 − n²)         (a_n = x_n + r ⊙ u_n: ∂L/∂x_n = ∂L/∂a_n)
     #   ∂L/∂a_z = dh ⊙ (h_{t-1} − n) ⊙ z(1 − z),  ∂L/∂a_r = ∂L/∂a_n ⊙ u_n ⊙ r(1 − r)
@@ -239,20 +240,21 @@ class LayerNormGRUCell(LayerNormCell):
         hidden = self.hidden_size
         wh = h_prev @ p.weight_hh.T                                        # (B, 3H)
         u, wh_mean, wh_rstd = _layer_norm(wh, p.gain_hh, p.bias_hh)
-        rz = (wx[:, : 2 * hidden] + u[:, : 2 * hidden]).sigmoid_()        # (B, 2H)
+        # r, z and n are written over wx_t's blocks: wx_t = [r | z | n] is saved without a copy.
+        rz = wx[:, : 2 * hidden].add_(u[:, : 2 * hidden]).sigmoid_()      # (B, 2H)
         r, z = rz.chunk(2, dim=1)
         u_n = u[:, 2 * hidden :]
-        n = tanh_(torch.addcmul(wx[:, 2 * hidden :], r, u_n))
-        return (torch.addcmul(n, z, h_prev - n),), (rz, n, u_n, wh, wh_mean, wh_rstd)
+        n = tanh_(wx[:, 2 * hidden :].addcmul_(r, u_n))
+        return (torch.addcmul(n, z, h_prev - n),), (wx, u_n, wh, wh_mean, wh_rstd)
 
     def bptt_backward(
         self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
     ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
         (dh,) = d_state
-        rz, n, u_n, wh, wh_mean, wh_rstd = saved
+        gates, u_n, wh, wh_mean, wh_rstd = saved
         (h_prev,) = state_prev
         hidden = self.hidden_size
-        r, z = rz.chunk(2, dim=1)
+        r, z, n = gates.chunk(3, dim=1)
         da = torch.empty(dh.size(0), 3 * hidden, dtype=dh.dtype, device=dh.device)
         da_r, da_z, da_n = da.chunk(3, dim=1)
         dh_z = dh * z                                                      # the direct path to h_{t-1}

@@ -56,7 +56,8 @@ class MUTCell(Cell):
         ∂L/∂h_{t-1} = dh ⊙ (1 − z) + ∂L/∂(r ⊙ h_{t-1}) ⊙ r + (the paths through z's and r's
                       recurrent products, which differ per cell)
 
-    Saved per step: z, r, h̃ (activated) and r ⊙ h_{t-1}, the right operand of dW_hh.
+    Saved per step: wx_t with z, r, h̃ (activated) written over its blocks, and r ⊙ h_{t-1}, the
+    right operand of dW_hh.
     """
 
     gates = 3
@@ -114,16 +115,16 @@ class MUT1Cell(MUTCell):
         (h_prev,) = state
         hidden = self.hidden_size
         W_hr, W_hh = p.weight_hh.chunk(2)
-        z = wx[:, :hidden].sigmoid()
-        r = torch.addmm(wx[:, hidden : 2 * hidden], h_prev, W_hr.T).sigmoid_()
+        z = wx[:, :hidden].sigmoid_()
+        r = wx[:, hidden : 2 * hidden].addmm_(h_prev, W_hr.T).sigmoid_()
         rh = r * h_prev
-        h_tilde = tanh_(torch.addmm(wx[:, 2 * hidden :], rh, W_hh.T))
-        return (torch.addcmul(h_prev, z, h_tilde - h_prev),), (z, r, h_tilde, rh)
+        h_tilde = tanh_(wx[:, 2 * hidden :].addmm_(rh, W_hh.T))
+        return (torch.addcmul(h_prev, z, h_tilde - h_prev),), (wx, rh)
 
     def bptt_backward(
         self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
     ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
-        z, r, h_tilde, _ = saved
+        z, r, h_tilde = saved[0].chunk(3, dim=1)
         (h_prev,) = state_prev
         W_hr, W_hh = p.weight_hh.chunk(2)
         da, dh_prev = self._update(d_state[0], z, r, h_tilde, h_prev, W_hh)
@@ -135,7 +136,7 @@ class MUT1Cell(MUTCell):
         self, dwx: Tensor, deltas: tuple[Tensor, ...], state_prev: State, saved: tuple[Tensor, ...], p: Params
     ) -> dict[str, Tensor]:
         hidden = self.hidden_size
-        h_prev, rh = state_prev[0].flatten(0, 1), saved[3].flatten(0, 1)   # (T·B, H)
+        h_prev, rh = state_prev[0].flatten(0, 1), saved[1].flatten(0, 1)   # (T·B, H)
         da = dwx.flatten(0, 1)                                             # (T·B, 3H)
         # dW_hr = Σ_t ∂L/∂a_rᵀ h_{t-1},  dW_hh = Σ_t ∂L/∂a_hᵀ (r ⊙ h_{t-1}): one GEMM each.
         return {"weight_hh": torch.cat([da[:, hidden : 2 * hidden].T @ h_prev, da[:, 2 * hidden :].T @ rh])}
@@ -168,17 +169,17 @@ class MUT2Cell(MUTCell):
         (h_prev,) = state
         hidden = self.hidden_size
         # z and r both multiply h_{t-1}: one product with [W_hz; W_hr].
-        zr = torch.addmm(wx[:, : 2 * hidden], h_prev, p.weight_hh[: 2 * hidden].T).sigmoid_()
+        zr = wx[:, : 2 * hidden].addmm_(h_prev, p.weight_hh[: 2 * hidden].T).sigmoid_()
         z, r = zr.chunk(2, dim=1)
         rh = r * h_prev
-        h_tilde = tanh_(torch.addmm(wx[:, 2 * hidden :], rh, p.weight_hh[2 * hidden :].T))
-        return (torch.addcmul(h_prev, z, h_tilde - h_prev),), (z, r, h_tilde, rh)
+        h_tilde = tanh_(wx[:, 2 * hidden :].addmm_(rh, p.weight_hh[2 * hidden :].T))
+        return (torch.addcmul(h_prev, z, h_tilde - h_prev),), (wx, rh)
 
     def bptt_backward(
         self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
     ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
         hidden = self.hidden_size
-        z, r, h_tilde, _ = saved
+        z, r, h_tilde = saved[0].chunk(3, dim=1)
         (h_prev,) = state_prev
         da, dh_prev = self._update(d_state[0], z, r, h_tilde, h_prev, p.weight_hh[2 * hidden :])
         # z and r see h_{t-1} through [W_hz; W_hr]: one product with [∂L/∂a_z, ∂L/∂a_r].
@@ -189,7 +190,7 @@ class MUT2Cell(MUTCell):
         self, dwx: Tensor, deltas: tuple[Tensor, ...], state_prev: State, saved: tuple[Tensor, ...], p: Params
     ) -> dict[str, Tensor]:
         hidden = self.hidden_size
-        h_prev, rh = state_prev[0].flatten(0, 1), saved[3].flatten(0, 1)   # (T·B, H)
+        h_prev, rh = state_prev[0].flatten(0, 1), saved[1].flatten(0, 1)   # (T·B, H)
         da = dwx.flatten(0, 1)                                             # (T·B, 3H)
         # d[W_hz; W_hr] = Σ_t ∂L/∂a_{z,r}ᵀ h_{t-1},  dW_hh = Σ_t ∂L/∂a_hᵀ (r ⊙ h_{t-1}).
         return {"weight_hh": torch.cat([da[:, : 2 * hidden].T @ h_prev, da[:, 2 * hidden :].T @ rh])}
@@ -222,16 +223,16 @@ class MUT3Cell(MUTCell):
         hidden = self.hidden_size
         W_hz, W_hr, W_hh = p.weight_hh.chunk(3)
         tanh_h = tanh_(h_prev.clone())
-        z = torch.addmm(wx[:, :hidden], tanh_h, W_hz.T).sigmoid_()
-        r = torch.addmm(wx[:, hidden : 2 * hidden], h_prev, W_hr.T).sigmoid_()
+        z = wx[:, :hidden].addmm_(tanh_h, W_hz.T).sigmoid_()
+        r = wx[:, hidden : 2 * hidden].addmm_(h_prev, W_hr.T).sigmoid_()
         rh = r * h_prev
-        h_tilde = tanh_(torch.addmm(wx[:, 2 * hidden :], rh, W_hh.T))
-        return (torch.addcmul(h_prev, z, h_tilde - h_prev),), (z, r, h_tilde, rh, tanh_h)
+        h_tilde = tanh_(wx[:, 2 * hidden :].addmm_(rh, W_hh.T))
+        return (torch.addcmul(h_prev, z, h_tilde - h_prev),), (wx, rh, tanh_h)
 
     def bptt_backward(
         self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
     ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
-        z, r, h_tilde, _, tanh_h = saved
+        (z, r, h_tilde), tanh_h = saved[0].chunk(3, dim=1), saved[2]
         (h_prev,) = state_prev
         W_hz, W_hr, W_hh = p.weight_hh.chunk(3)
         da, dh_prev = self._update(d_state[0], z, r, h_tilde, h_prev, W_hh)
@@ -246,7 +247,7 @@ class MUT3Cell(MUTCell):
     ) -> dict[str, Tensor]:
         hidden = self.hidden_size
         h_prev = state_prev[0].flatten(0, 1)                               # (T·B, H)
-        rh, tanh_h = saved[3].flatten(0, 1), saved[4].flatten(0, 1)
+        rh, tanh_h = saved[1].flatten(0, 1), saved[2].flatten(0, 1)
         da = dwx.flatten(0, 1)                                             # (T·B, 3H)
         # dW_hz = Σ ∂L/∂a_zᵀ tanh(h_{t-1}),  dW_hr = Σ ∂L/∂a_rᵀ h_{t-1},  dW_hh = Σ ∂L/∂a_hᵀ (r ⊙ h_{t-1}).
         return {"weight_hh": torch.cat([
