@@ -347,6 +347,31 @@ def test_lstm_keeps_its_gates_in_wx_without_a_second_block():
     assert saved_bytes(layer, x, hx) == elements * x.element_size()
 
 
+@pytest.mark.parametrize("retain", [False, True])
+def test_dwx_is_written_over_the_gates_in_wx_unless_the_graph_is_retained(retain):
+    """After a backward that frees the graph, the memory that held the LSTM's gates holds ∂L/∂wx
+    (no second T·B·4H block); a retained graph keeps its gates for the next backward."""
+    layer = make_layer("lstm", "bptt", bias=False)
+    x = torch.randn(5, 3, 2, dtype=torch.float64, requires_grad=True)
+    kept = []
+
+    def pack(tensor: Tensor) -> Tensor:
+        if tensor.shape == (5, 3, 4 * layer.hidden_size):
+            kept.append(tensor)
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        output, _ = layer(x)
+    (wx,) = kept
+    gates = wx.clone()
+    output.sum().backward(retain_graph=retain)
+    if retain:
+        torch.testing.assert_close(wx, gates, rtol=0, atol=0)
+    else:
+        # x.grad = ∂L/∂wx · W_ih (no bias: the projection is W_ih x alone).
+        torch.testing.assert_close(wx.flatten(0, 1) @ layer.weight_ih_l0, x.grad.flatten(0, 1), rtol=0, atol=1e-12)
+
+
 class IdentityProjectionLSTM(get_cell_class("lstm")):
     """The LSTM with wx = x itself (I = 4H): its bptt_forward writes its gates over wx_t."""
 

@@ -190,6 +190,8 @@ class Cell:
     #   *is* wx_t is then kept in wx itself, without a copy. ``project``'s backward must not need its
     #   own output then (a linear map or a layer norm does not); if it does, autograd's version check
     #   fails loudly in the backward. A projection that returns x itself is copied first.
+    #   Once the backward loop has passed step t, the engine may write ∂L/∂wx_t over such a saved
+    #   tensor (unless the graph is retained), so bptt_weight_grads must not read one kept in wx.
     # - bptt_backward must not modify its arguments in place (a retained graph runs it again).
     # - Without a gradient to compute, the engine runs bptt_forward alone and drops what it saves.
 

@@ -163,7 +163,7 @@ class ChoGRUCell(Cell):
         rz = wx[:, : 2 * hidden].addmm_(h_prev, u_rz.T).sigmoid_()        # (B, 2H)
         r, z = rz.chunk(2, dim=1)
         h_tilde = tanh_(wx[:, 2 * hidden :].addmm_(r * h_prev, u_n.T))
-        # r ⊙ h_{t-1} is not saved: the weight gradient rebuilds it for all steps at once.
+        # r ⊙ h_{t-1} is not saved: the backward forms it again, one product per step.
         return (torch.addcmul(h_prev, z, h_tilde - h_prev),), (wx,)
 
     def bptt_backward(
@@ -186,14 +186,16 @@ class ChoGRUCell(Cell):
         # h_{t-1} is reached directly (1 − z), through the reset state (r), and through U_r, U_z.
         dh_prev = torch.addcmul(dh - dh_tilde, ds, r)
         dh_prev.addmm_(da[:, : 2 * hidden], p.weight_hh[: 2 * hidden])
-        return da, (dh_prev,), ()
+        # r ⊙ h_{t-1}, the right operand of dU, handed on as a delta: the saved r lives in wx, which
+        # the engine may reuse for ∂L/∂wx once this step is done.
+        return da, (dh_prev,), (r * h_prev,)
 
     def bptt_weight_grads(
         self, dwx: Tensor, deltas: tuple[Tensor, ...], state_prev: State, saved: tuple[Tensor, ...], p: Params
     ) -> dict[str, Tensor]:
         hidden = self.hidden_size
         h_prev = state_prev[0]                                             # (T, B, H)
-        reset_state = saved[0][..., :hidden] * h_prev                      # r ⊙ h_{t-1}, (T, B, H)
+        (reset_state,) = deltas                                            # r ⊙ h_{t-1}, (T, B, H)
         grad_weight_hh = torch.empty_like(p.weight_hh)                     # (3H, H)
         torch.mm(dwx[..., : 2 * hidden].flatten(0, 1).T, h_prev.flatten(0, 1), out=grad_weight_hh[: 2 * hidden])
         torch.mm(dwx[..., 2 * hidden :].flatten(0, 1).T, reset_state.flatten(0, 1), out=grad_weight_hh[2 * hidden :])

@@ -67,6 +67,7 @@ class Recurrence(torch.autograd.Function):
         ctx.cell, ctx.names, ctx.num_states, ctx.aliases = cell, names, num_states, aliases
         ctx.wx_shape = wx.shape
         ctx.num_own = len(own)
+        ctx.wx_own = next((k for k, buffer in enumerate(own) if buffer is wx), None)   # saved kept in wx
         ctx.save_for_backward(mask, *buffers, *own, *weights)
         # wx may now hold saved tensors written over it. It is not marked dirty: it is the engine's
         # own (run_direction made it, for this call only, and drops it), and often a view, which
@@ -85,7 +86,12 @@ class Recurrence(torch.autograd.Function):
         p = _params(ctx.names, weights)
         own_iter = iter(own)
         saved = [buffers[a][1:] if a is not None else next(own_iter) for a in ctx.aliases]
-        dwx, d_state, deltas = _backward_loop(cell, p, mask, buffers, saved, ctx.wx_shape, grad_output, grad_final)
+        # Saved tensors kept in wx are dead once the loop has passed their step, unless the graph is
+        # kept for another backward: then ∂L/∂wx is written over them instead of into a new block.
+        reuse = own[ctx.wx_own] if ctx.wx_own is not None and not _graph_kept() else None
+        dwx, d_state, deltas = _backward_loop(
+            cell, p, mask, buffers, saved, ctx.wx_shape, grad_output, grad_final, dwx_out=reuse
+        )
         weight_needs = ctx.needs_input_grad[5 + num_states :]
         grad_weights = _recurrent_weight_grads(cell, p, ctx.names, weight_needs, dwx, deltas, buffers, saved)
         state_needs = ctx.needs_input_grad[5 : 5 + num_states]
@@ -132,7 +138,8 @@ class RecomputingRecurrence(torch.autograd.Function):
         p = _params(names, weights)
         steps, batch = x.shape[:2]
         state_prev = tuple(buffer[:-1].flatten(0, 1) for buffer in buffers)      # (T·B, H) each
-        _, rows = cell.bptt_forward(_writable(wx.detach(), x).flatten(0, 1), state_prev, p)
+        wx_rows = _writable(wx.detach(), x).flatten(0, 1)                  # (T·B, G·H)
+        _, rows = cell.bptt_forward(wx_rows, state_prev, p)
         for tensor in rows:
             if tensor.dim() == 0 or tensor.size(0) != steps * batch:
                 raise RuntimeError(
@@ -141,7 +148,11 @@ class RecomputingRecurrence(torch.autograd.Function):
                     f"use engine='bptt'"
                 )
         saved = [tensor.unflatten(0, (steps, batch)) for tensor in rows]
-        dwx, d_state, deltas = _backward_loop(cell, p, mask, buffers, saved, wx.shape, grad_output, grad_final)
+        # The rebuilt saved tensors live for this backward only: one kept in wx takes ∂L/∂wx too.
+        reuse = next((tensor for tensor, row in zip(saved, rows) if row is wx_rows), None)
+        dwx, d_state, deltas = _backward_loop(
+            cell, p, mask, buffers, saved, wx.shape, grad_output, grad_final, dwx_out=reuse
+        )
         grad_weights = _recurrent_weight_grads(cell, p, names, weight_needs, dwx, deltas, buffers, saved)
         grad_x = None
         targets = [leaf for leaf in (x_leaf, *leaves) if leaf.requires_grad]
@@ -220,8 +231,13 @@ def _backward_loop(
     wx_shape: torch.Size,
     grad_output: Tensor | None,
     grad_final: tuple[Tensor | None, ...],
+    dwx_out: Tensor | None = None,
 ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-    """t = T … 1 with the cell's derivative: ∂L/∂wx (T, B, G·H), ∂L/∂s_0, and the stacked deltas."""
+    """t = T … 1 with the cell's derivative: ∂L/∂wx (T, B, G·H), ∂L/∂s_0, and the stacked deltas.
+
+    ``dwx_out``: a (T, B, G·H) saved tensor whose step t is read by nothing after step t's
+    derivative; ∂L/∂wx_t is then written over it there, instead of into a new block.
+    """
     steps = wx_shape[0]
     like = buffers[0]
     keep = None if mask is None else mask.to(like.dtype)                   # (T, B, 1): 1 inside, 0 padding
@@ -229,7 +245,7 @@ def _backward_loop(
         grad_output = grad_output * keep                                   # padded outputs are constants
     # ds = ∂L/∂s_t, starting from what reached h_n (c_n).
     d_state = [g if g is not None else b.new_zeros(b.shape[1:]) for g, b in zip(grad_final, buffers)]
-    dwx = like.new_empty(wx_shape)                                         # (T, B, G·H)
+    dwx = like.new_empty(wx_shape) if dwx_out is None else dwx_out        # (T, B, G·H)
     dwx_steps = dwx.unbind(0)
     state_steps = list(zip(*(buffer.unbind(0) for buffer in buffers)))
     saved_steps = list(zip(*(tensor.unbind(0) for tensor in saved))) if saved else [()] * steps
@@ -272,6 +288,22 @@ def _recurrent_weight_grads(
     grads = cell.bptt_weight_grads(dwx, tuple(deltas), state_prev, tuple(saved), p)
     present = [name for name, is_present in names if is_present]
     return [grads.get(name) if need else None for name, need in zip(present, weight_needs)]
+
+
+def _graph_kept() -> bool:
+    """Whether the backward now running keeps the graph for another one (``retain_graph=True``).
+
+    PyTorch's own compiled autograd functions ask the engine the same question (through this
+    private binding) to reuse saved memory in their backward; without the binding, or outside a
+    backward, the answer is the safe one: kept.
+    """
+    kept = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
+    if kept is None:
+        return True
+    try:
+        return bool(kept())
+    except RuntimeError:
+        return True
 
 
 def _params(names: Names, weights: tuple[Tensor, ...] | list[Tensor]) -> Params:
