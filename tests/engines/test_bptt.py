@@ -372,6 +372,29 @@ def test_dwx_is_written_over_the_gates_in_wx_unless_the_graph_is_retained(retain
         torch.testing.assert_close(wx.flatten(0, 1) @ layer.weight_ih_l0, x.grad.flatten(0, 1), rtol=0, atol=1e-12)
 
 
+def test_ln_lstm_writes_its_recurrent_delta_over_the_saved_product():
+    """ln_lstm's weight gradients read no saved tensor, so after a backward that frees the graph the
+    block that held W_h h_{t-1} holds ∂L/∂(W_h h_{t-1}), whose product with h_{t-1} is dW_hh."""
+    layer = make_layer("ln_lstm", "bptt")
+    x = torch.randn(5, 3, 2, dtype=torch.float64, requires_grad=True)
+    width = 4 * layer.hidden_size
+    blocks = []
+
+    def pack(tensor: Tensor) -> Tensor:
+        if tensor.shape == (5, 3, width):
+            blocks.append(tensor)
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        output, _ = layer(x)
+    h_prev = torch.cat([torch.zeros(1, 3, layer.hidden_size, dtype=torch.float64), output[:-1].detach()])
+    products = [b for b in blocks if torch.allclose(b, h_prev @ layer.weight_hh_l0.detach().T, rtol=0, atol=1e-12)]
+    assert len(products) == 1
+    output.sum().backward()
+    torch.testing.assert_close(products[0].flatten(0, 1).T @ h_prev.flatten(0, 1), layer.weight_hh_l0.grad,
+                               rtol=0, atol=1e-12)
+
+
 class IdentityProjectionLSTM(get_cell_class("lstm")):
     """The LSTM with wx = x itself (I = 4H): its bptt_forward writes its gates over wx_t."""
 

@@ -56,6 +56,9 @@ class Cell:
     forget_gate: ClassVar[int | None] = None    # index of the forget-gate block, for forget_bias
     default_init: ClassVar[str | None] = None   # scheme used when the layer asks for none
     needs_square_input: ClassVar[str | None] = None  # the equation that uses x_t as a hidden vector
+    # False promises that bptt_weight_grads reads no saved tensor (only dwx, deltas, states): the bptt
+    # engine may then write a step's deltas over that step's saved tensors of the same shape.
+    bptt_weight_grads_read_saved: ClassVar[bool] = True
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         if not isinstance(input_size, int) or input_size < 1:
@@ -192,6 +195,8 @@ class Cell:
     #   fails loudly in the backward. A projection that returns x itself is copied first.
     #   Once the backward loop has passed step t, the engine may write ∂L/∂wx_t over such a saved
     #   tensor (unless the graph is retained), so bptt_weight_grads must not read one kept in wx.
+    #   With ``bptt_weight_grads_read_saved = False`` it may likewise write each step's deltas over
+    #   that step's other saved tensors of the same shape.
     # - bptt_backward must not modify its arguments in place (a retained graph runs it again).
     # - Without a gradient to compute, the engine runs bptt_forward alone and drops what it saves.
 

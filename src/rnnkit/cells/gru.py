@@ -42,6 +42,7 @@ class GRUCell(Cell):
     summary = "n = tanh(W_in x + r⊙(W_hn h + b_hn)), h = (1−z)⊙n + z⊙h  (PyTorch/cuDNN)"
     gates = 3
     fused_mode = "GRU"
+    bptt_weight_grads_read_saved = False
 
     def project(self, x: Tensor, p: Params) -> Tensor:
         # b_hr and b_hz add to the input side; b_hn stays inside r ⊙ (…), so it cannot be folded.

@@ -104,6 +104,7 @@ class LayerNormLSTMCell(LayerNormCell):
 
     name = "ln_lstm"
     summary = "a = LN(W_x x) + LN(W_h h), c = f⊙c + i⊙g, h = o⊙tanh(LN(c))  (Ba et al. 2016)"
+    bptt_weight_grads_read_saved = False
     gates = 4
     state_names = ("h", "c")
     forget_gate = 1
@@ -208,6 +209,7 @@ class LayerNormGRUCell(LayerNormCell):
 
     name = "ln_gru"
     summary = "x = LN(W_x x), u = LN(W_h h); n = tanh(x_n + r⊙u_n), h = (1−z)⊙n + z⊙h  (Ba et al. 2016)"
+    bptt_weight_grads_read_saved = False
     gates = 3
 
     def step(self, wx: Tensor, state: State, p: Params) -> State:

@@ -88,9 +88,13 @@ class Recurrence(torch.autograd.Function):
         saved = [buffers[a][1:] if a is not None else next(own_iter) for a in ctx.aliases]
         # Saved tensors kept in wx are dead once the loop has passed their step, unless the graph is
         # kept for another backward: then ∂L/∂wx is written over them instead of into a new block.
-        reuse = own[ctx.wx_own] if ctx.wx_own is not None and not _graph_kept() else None
+        # The same holds of every saved tensor for a cell whose weight gradients read none of them:
+        # its deltas may go over those of their shape.
+        kept = _graph_kept()
+        reuse = own[ctx.wx_own] if ctx.wx_own is not None and not kept else None
+        spare = [] if kept or cell.bptt_weight_grads_read_saved else [b for b in own if b is not reuse]
         dwx, d_state, deltas = _backward_loop(
-            cell, p, mask, buffers, saved, ctx.wx_shape, grad_output, grad_final, dwx_out=reuse
+            cell, p, mask, buffers, saved, ctx.wx_shape, grad_output, grad_final, dwx_out=reuse, spare=spare
         )
         weight_needs = ctx.needs_input_grad[5 + num_states :]
         grad_weights = _recurrent_weight_grads(cell, p, ctx.names, weight_needs, dwx, deltas, buffers, saved)
@@ -150,8 +154,9 @@ class RecomputingRecurrence(torch.autograd.Function):
         saved = [tensor.unflatten(0, (steps, batch)) for tensor in rows]
         # The rebuilt saved tensors live for this backward only: one kept in wx takes ∂L/∂wx too.
         reuse = next((tensor for tensor, row in zip(saved, rows) if row is wx_rows), None)
+        spare = [] if cell.bptt_weight_grads_read_saved else [t for t in saved if t is not reuse]
         dwx, d_state, deltas = _backward_loop(
-            cell, p, mask, buffers, saved, wx.shape, grad_output, grad_final, dwx_out=reuse
+            cell, p, mask, buffers, saved, wx.shape, grad_output, grad_final, dwx_out=reuse, spare=spare
         )
         grad_weights = _recurrent_weight_grads(cell, p, names, weight_needs, dwx, deltas, buffers, saved)
         grad_x = None
@@ -232,11 +237,13 @@ def _backward_loop(
     grad_output: Tensor | None,
     grad_final: tuple[Tensor | None, ...],
     dwx_out: Tensor | None = None,
+    spare: list[Tensor] | None = None,
 ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
     """t = T … 1 with the cell's derivative: ∂L/∂wx (T, B, G·H), ∂L/∂s_0, and the stacked deltas.
 
     ``dwx_out``: a (T, B, G·H) saved tensor whose step t is read by nothing after step t's
-    derivative; ∂L/∂wx_t is then written over it there, instead of into a new block.
+    derivative; ∂L/∂wx_t is then written over it there, instead of into a new block. ``spare``:
+    saved tensors of that kind that a delta of the same shape and dtype may take likewise.
     """
     steps = wx_shape[0]
     like = buffers[0]
@@ -260,7 +267,7 @@ def _backward_loop(
         dwx_t, d_prev, deltas = cell.bptt_backward(tuple(d_in), saved_steps[t], state_steps[t], p)
         dwx_steps[t].copy_(dwx_t)
         if t == steps - 1:
-            delta_buffers = [delta.new_empty(steps, *delta.shape) for delta in deltas]
+            delta_buffers = [_take(spare or [], delta, steps) for delta in deltas]
         for buffer, delta in zip(delta_buffers, deltas):
             buffer[t].copy_(delta)
         if keep is None:
@@ -269,6 +276,16 @@ def _backward_loop(
             # Padded rows hand their gradient to the step before unchanged.
             d_state = [torch.addcmul(dp, d, drop_steps[t]) for dp, d in zip(d_prev, d_state)]
     return dwx, d_state, delta_buffers
+
+
+def _take(spare: list[Tensor], delta: Tensor, steps: int) -> Tensor:
+    """A (T, …) buffer for ``delta``'s steps: a spare saved tensor of that shape (removed from
+    ``spare``), or a new one."""
+    shape = (steps, *delta.shape)
+    for index, tensor in enumerate(spare):
+        if tensor.shape == shape and tensor.dtype == delta.dtype and tensor.device == delta.device:
+            return spare.pop(index)
+    return delta.new_empty(shape)
 
 
 def _recurrent_weight_grads(
