@@ -7,8 +7,9 @@ For every registered cell (or ``--cells``), at each size, one process times side
   family: ``torch.nn.GRU``; Elman: ``torch.nn.RNN`` with the cell's nonlinearity),
 - ``bptt``, ``bptt-recompute`` and ``autograd``: ``rnnkit.Recurrent(cell, engine=…)``,
 
-each ``output.sum().backward()`` on a float32 input that requires grad, and prints medians and the
-ratios bptt/fused, recompute/fused, autograd/fused, bptt/autograd, recompute/autograd. Per size it
+each ``output.sum().backward()`` on a float32 input that requires grad, and prints median times and
+the ratios bptt/fused, recompute/fused, autograd/fused, bptt/autograd, recompute/autograd, each the
+median over rounds of the two contenders' times in the same round. Per size it
 also times the "GEMM floor": the matrix products of one layer (projection, T recurrent products
 forwards and backwards, dW_hh, dx, dW_ih) alone through torch.mm/addmm, for G = 1, 3, 4 gate blocks.
 At the first size it measures memory, in a second table: the saved activations (every tensor
@@ -66,8 +67,8 @@ def fwd_bwd(module: nn.Module, x: Tensor) -> Callable[[], None]:
     return run
 
 
-def time_round_robin(runs: dict[str, Callable[[], None]], repeats: int, warmup: int) -> dict[str, float]:
-    """Median seconds of each run, the runs interleaved: a, b, c, a, b, c, …"""
+def time_round_robin(runs: dict[str, Callable[[], None]], repeats: int, warmup: int) -> dict[str, list[float]]:
+    """Seconds of every timed round of each run, the runs interleaved: a, b, c, a, b, c, …"""
     times: dict[str, list[float]] = {name: [] for name in runs}
     for repetition in range(warmup + repeats):
         for name, run in runs.items():
@@ -75,7 +76,13 @@ def time_round_robin(runs: dict[str, Callable[[], None]], repeats: int, warmup: 
             run()
             if repetition >= warmup:
                 times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return times
+
+
+def paired_ratio(times: dict[str, list[float]], a: str, b: str) -> float:
+    """The median over rounds of a's time over b's in the same round: a slowdown of the machine that
+    lasts a round hits both and cancels, which a ratio of two medians does not guarantee."""
+    return statistics.median(x / y for x, y in zip(times[a], times[b]))
 
 
 def gemm_floor(size: Size, gates: int) -> Callable[[], None]:
@@ -195,14 +202,14 @@ def benchmark(sizes: list[Size], cells: list[str], repeats: int, warmup: int, me
                 if engines.can_run(engine, probe):
                     layers[engine] = rnnkit.Recurrent(name, cell_inputs, hidden, engine=engine)
                     runs[engine] = fwd_bwd(layers[engine], cell_x)
-            medians = time_round_robin(runs, repeats, warmup)
+            times = time_round_robin(runs, repeats, warmup)
             row = {"cell": name, "family": family, "I": cell_inputs,
-                   **{f"{k}_ms": 1e3 * v for k, v in medians.items()}}
+                   **{f"{k}_ms": 1e3 * statistics.median(v) for k, v in times.items()}}
             for engine in layers:
-                row[f"{engine}/fused"] = medians[engine] / medians["fused"]
+                row[f"{engine}/fused"] = paired_ratio(times, engine, "fused")
             if "bptt" in layers:
-                row["bptt/autograd"] = medians["bptt"] / medians["autograd"]
-                row["bptt-recompute/autograd"] = medians["bptt-recompute"] / medians["autograd"]
+                row["bptt/autograd"] = paired_ratio(times, "bptt", "autograd")
+                row["bptt-recompute/autograd"] = paired_ratio(times, "bptt-recompute", "autograd")
             if memory and index == 0:
                 for engine, layer in layers.items():
                     row[f"{engine}_saved_MB"] = saved_bytes(layer, cell_x) / 2**20
@@ -217,12 +224,13 @@ def benchmark(sizes: list[Size], cells: list[str], repeats: int, warmup: int, me
         for gates, family in ((4, "LSTM"), (3, "GRU"), (1, "RNN_TANH")):
             if family not in references:
                 continue
-            medians = time_round_robin(
+            times = time_round_robin(
                 {"fused": fwd_bwd(references[family], x), "floor": gemm_floor(size, gates)}, repeats, warmup
             )
-            entry["gemm_floor"].append({"gates": gates, "family": family, "floor_ms": 1e3 * medians["floor"],
-                                        "fused_ms": 1e3 * medians["fused"],
-                                        "floor/fused": medians["floor"] / medians["fused"]})
+            entry["gemm_floor"].append({"gates": gates, "family": family,
+                                        "floor_ms": 1e3 * statistics.median(times["floor"]),
+                                        "fused_ms": 1e3 * statistics.median(times["fused"]),
+                                        "floor/fused": paired_ratio(times, "floor", "fused")})
         result["sizes"].append(entry)
     return result
 
@@ -230,7 +238,7 @@ def benchmark(sizes: list[Size], cells: list[str], repeats: int, warmup: int, me
 def print_table(result: dict) -> None:
     """The measurements as plain-text tables, one per size."""
     print(f"torch {result['torch']}, {result['threads']} threads, float32, forward+backward, "
-          f"median of {result['repeats']} after {result['warmup']} warm-up, round-robin")
+          f"median of {result['repeats']} after {result['warmup']} warm-up, round-robin; ratios paired per round")
     nan = float("nan")
     for entry in result["sizes"]:
         print(f"\nT={entry['T']} B={entry['B']} I={entry['I']} H={entry['H']}")
