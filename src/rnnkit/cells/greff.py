@@ -55,8 +55,9 @@ class LSTMAblationCell(LSTMFamilyCell):
     # ----------------------------------------------------------------------------------------------
     # Backward through time.
     #
-    # Saved per step: the activated gates (B, G·H) and a_c = tanh(c_t) (or c_t itself without the
-    # output activation). With dh = ∂L/∂h_t, dc = ∂L/∂c_t from the future and a_* the pre-activations:
+    # Saved per step: the activated gates (B, G·H, written over wx_t) and c_t (the state itself);
+    # a_c = tanh(c_t) (or c_t without the output activation) is recomputed in the backward.
+    # With dh = ∂L/∂h_t, dc = ∂L/∂c_t from the future and a_* the pre-activations:
     #   ∂L/∂o = dh ⊙ a_c                      ∂L/∂c_t = dc + dh ⊙ o ⊙ a_c'     (a_c' = 1 − a_c² or 1)
     #   ∂L/∂i = ∂L/∂c_t ⊙ g     ∂L/∂f = ∂L/∂c_t ⊙ c_{t-1}     ∂L/∂g = ∂L/∂c_t ⊙ i
     #   ∂L/∂c_{t-1} = ∂L/∂c_t ⊙ f
@@ -90,13 +91,15 @@ class LSTMAblationCell(LSTMFamilyCell):
         a_c = tanh_(c.clone()) if self.output_activation else c
         # Without an output gate h_t is a_c itself (no ablation removes both o and the tanh).
         h = a_c * gate["o"] if "o" in gate else a_c
-        return (h, c), (gates, a_c)
+        # c_t is the new state (saved at no cost); tanh(c_t) is recomputed in the backward.
+        return (h, c), (gates, c)
 
     def bptt_backward(
         self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
     ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
         dh, dc = d_state
-        gates, a_c = saved
+        gates, c = saved
+        a_c = tanh_(c.clone()) if self.output_activation else c
         c_prev = state_prev[1]
         gate = {name: gates[:, self._block(name)] for name in self.blocks}
         da = torch.empty_like(gates)                                       # (B, G·H)
@@ -231,7 +234,8 @@ class CoupledLSTMCell(LSTMFamilyCell):
         return o * c.tanh(), c
 
     # ----------------------------------------------------------------------------------------------
-    # Backward through time. Saved per step: activated gates f, g, o (B, 3H) and tanh(c_t) (B, H).
+    # Backward through time. Saved per step: activated gates f, g, o (B, 3H, over wx_t) and c_t (the
+    # state itself; tanh(c_t) is recomputed).
     # c_t = g + f ⊙ (c_{t-1} − g), so with ∂L/∂c_t = dc + dh ⊙ o ⊙ (1 − tanh²c_t):
     #   ∂L/∂f = ∂L/∂c_t ⊙ (c_{t-1} − g),  ∂L/∂g = ∂L/∂c_t ⊙ (1 − f),  ∂L/∂o = dh ⊙ tanh(c_t)
     #   ∂L/∂c_{t-1} = ∂L/∂c_t ⊙ f
@@ -246,13 +250,14 @@ class CoupledLSTMCell(LSTMFamilyCell):
         o = gates[:, 2 * hidden :].sigmoid_()
         c = torch.addcmul(g, f, c_prev - g)
         tanh_c = tanh_(c.clone())
-        return (o * tanh_c, c), (gates, tanh_c)
+        return (o * tanh_c, c), (gates, c)                                 # tanh(c_t): recomputed
 
     def bptt_backward(
         self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
     ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
         dh, dc = d_state
-        gates, tanh_c = saved
+        gates, c = saved
+        tanh_c = tanh_(c.clone())                                          # (B, H)
         c_prev = state_prev[1]
         f, g, o = gates.chunk(3, dim=1)
         da = torch.empty_like(gates)                                       # (B, 3H): ∂L/∂a_f,g,o

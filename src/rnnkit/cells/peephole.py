@@ -50,8 +50,8 @@ class PeepholeLSTMCell(LSTMFamilyCell):
     # ----------------------------------------------------------------------------------------------
     # Backward through time.
     #
-    # Saved per step: the activated gates (B, 4H) in place of their pre-activations, tanh(c_t) and
-    # c_t (B, H). c_{t-1} comes with the previous state.
+    # Saved per step: the activated gates (B, 4H), written over wx_t, and c_t (the state itself);
+    # tanh(c_t) is recomputed in the backward. c_{t-1} comes with the previous state.
     #
     # With dh = ∂L/∂h_t and dc = ∂L/∂c_t from the future, and a_* the pre-activations (= ∂ of wx_t):
     #   ∂L/∂a_o = dh ⊙ tanh(c_t) ⊙ o(1 − o)
@@ -77,13 +77,15 @@ class PeepholeLSTMCell(LSTMFamilyCell):
         c = torch.addcmul(f * c_prev, i, g)
         o.addcmul_(c, w_co).sigmoid_()
         tanh_c = tanh_(c.clone())
-        return (o * tanh_c, c), (gates, tanh_c, c)
+        # c_t is the new state (saved at no cost); tanh(c_t) is recomputed in the backward.
+        return (o * tanh_c, c), (gates, c)
 
     def bptt_backward(
         self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
     ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
         dh, dc = d_state
-        gates, tanh_c, _ = saved
+        gates, c = saved
+        tanh_c = tanh_(c.clone())                                          # (B, H)
         c_prev = state_prev[1]
         hidden = self.hidden_size
         w_ci, w_cf, w_co = p.weight_ch.chunk(3)
@@ -108,7 +110,7 @@ class PeepholeLSTMCell(LSTMFamilyCell):
         self, dwx: Tensor, deltas: tuple[Tensor, ...], state_prev: State, saved: tuple[Tensor, ...], p: Params
     ) -> dict[str, Tensor]:
         h_prev, c_prev = state_prev                                        # (T, B, H) each
-        c = saved[2]                                                       # (T, B, H)
+        c = saved[1]                                                       # (T, B, H)
         da_i, da_f, _, da_o = dwx.chunk(4, dim=-1)
         grad_weight_ch = torch.cat([
             (da_i * c_prev).sum((0, 1)),
