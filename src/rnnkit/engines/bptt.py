@@ -12,9 +12,12 @@ gradient stays one GEMM done by autograd, plus the initial state and the cell's 
     weights   cell.bptt_weight_grads(dwx, deltas, S[:-1], saved): large GEMMs over all T·B rows
 
 A saved tensor that *is* one of the new state tensors (Elman's h_t, the LSTM's c_t) is not stored
-twice: it is read from the state buffer. One that *is* wx_t (the LSTM family writes its gates over
-wx_t in place) is kept in wx itself, which becomes its buffer: the gates cost neither a copy per step
-nor a second (T, B, G·H) block. Padded steps (``lengths``) carry state and gradient through
+twice: it is read from the state buffer. One that *is* wx_t (the LSTM and GRU families write their
+gates over wx_t in place) is kept in wx itself, which becomes its buffer: the gates cost neither a
+copy per step nor a second (T, B, G·H) block. In a backward that frees the graph (no
+``retain_graph``), step t's saved tensors are dead once step t is done, so ∂L/∂wx_t is written over
+the gates kept in wx, and, for a cell whose weight gradients read no saved tensor, each delta over a
+saved block of its shape: the backward allocates no (T, B, G·H) block of its own. Padded steps (``lengths``) carry state and gradient through
 unchanged; their rows get a zero ∂L/∂s before the cell's backward, so they add nothing to dwx or the
 weight gradients (the cell's backward is linear in ∂L/∂s). With no gradient to compute (under
 ``torch.no_grad()`` or when nothing requires one), a plain loop of ``bptt_forward`` keeps no buffers.
