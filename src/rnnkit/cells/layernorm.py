@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from .activations import tanh_
 from .base import Cell, Params, State
+from .lstm import cell_update_backward
 
 EPS = 1e-5
 
@@ -159,9 +160,9 @@ class LayerNormLSTMCell(LayerNormCell):
         dh, dc_future = d_state
         gates, wh, wh_mean, wh_rstd, c, c_mean, c_rstd, tanh_l = saved
         c_prev = state_prev[1]
-        i, f, g, o = gates.chunk(4, dim=1)
+        _, f, _, o = gates.chunk(4, dim=1)
         da = torch.empty_like(gates)                                       # (B, 4H): ∂L/∂a_i,f,g,o
-        da_i, da_f, da_g, da_o = da.chunk(4, dim=1)
+        da_o = da.chunk(4, dim=1)[3]
         # h_t = o ⊙ tanh(ℓ). With q = dh ⊙ o and u = q ⊙ tanh(ℓ):
         # ∂L/∂a_o = u ⊙ (1 − o), and ∂L/∂ℓ = q ⊙ (1 − tanh²ℓ) = q − u ⊙ tanh(ℓ).
         q = dh * o
@@ -170,16 +171,9 @@ class LayerNormLSTMCell(LayerNormCell):
         dl = q.addcmul_(u, tanh_l, value=-1)                               # ∂L/∂ℓ, (B, H)
         dc, d_gain_c, d_bias_c = _layer_norm_backward(dl, c, c_mean, c_rstd, p.gain_c, p.bias_c)
         dc += dc_future                                                    # ∂L/∂c_t, (B, H)
-        # c_t = f ⊙ c_{t-1} + i ⊙ g, as in the LSTM: with v = ∂L/∂c_t ⊙ i ⊙ g,
-        # ∂L/∂a_i = v ⊙ (1 − i), ∂L/∂a_g = ∂L/∂c_t ⊙ i − v ⊙ g, ∂L/∂a_f = w − w ⊙ f (w = ∂L/∂c_t ⊙ c_{t-1} ⊙ f).
-        torch.mul(dc, i, out=da_g)
-        v = da_g * g
-        torch.addcmul(v, v, i, value=-1, out=da_i)
-        da_g.addcmul_(v, g, value=-1)
-        torch.mul(dc, c_prev, out=da_f).mul_(f)
-        da_f.addcmul_(da_f, f, value=-1)
+        cell_update_backward(dc, c_prev, gates, da)                        # c_t as in the LSTM
         d_wh, d_gain_hh, d_bias_hh = _layer_norm_backward(da, wh, wh_mean, wh_rstd, p.gain_hh, p.bias_hh)
-        vectors = (v for v in (d_gain_hh, d_bias_hh, d_gain_c, d_bias_c) if v is not None)
+        vectors = (grad for grad in (d_gain_hh, d_bias_hh, d_gain_c, d_bias_c) if grad is not None)
         return da, (d_wh @ p.weight_hh, dc.mul_(f)), (d_wh, *vectors)
 
     def bptt_weight_grads(
@@ -272,7 +266,7 @@ class LayerNormGRUCell(LayerNormCell):
         du[:, : 2 * hidden].copy_(da[:, : 2 * hidden])
         torch.mul(da_n, r, out=du[:, 2 * hidden :])
         d_wh, d_gain, d_bias = _layer_norm_backward(du, wh, wh_mean, wh_rstd, p.gain_hh, p.bias_hh)
-        vectors = (v for v in (d_gain, d_bias) if v is not None)
+        vectors = (grad for grad in (d_gain, d_bias) if grad is not None)
         return da, (torch.addmm(dh_z, d_wh, p.weight_hh),), (d_wh, *vectors)
 
     def bptt_weight_grads(

@@ -82,24 +82,33 @@ class LSTMCell(LSTMFamilyCell):
         dh, dc = d_state
         gates, c = saved
         c_prev = state_prev[1]
-        i, f, g, o = gates.chunk(4, dim=1)
+        _, f, _, o = gates.chunk(4, dim=1)
         tanh_c = tanh_(c.clone())                                          # (B, H)
         da = torch.empty_like(gates)                                       # (B, 4H): ∂L/∂a_i,f,g,o
-        da_i, da_f, da_g, da_o = da.chunk(4, dim=1)
+        da_o = da.chunk(4, dim=1)[3]
         # h_t = o ⊙ tanh(c_t). With q = dh ⊙ o and u = q ⊙ tanh(c_t) (= dh ⊙ h_t):
         # ∂L/∂a_o = u ⊙ (1 − o), and c_t gains q ⊙ (1 − tanh²c_t) = q − u ⊙ tanh(c_t).
         q = dh * o
         u = q * tanh_c
         torch.addcmul(u, u, o, value=-1, out=da_o)
         dc = (dc + q).addcmul_(u, tanh_c, value=-1)                        # ∂L/∂c_t, (B, H)
-        # c_t = f ⊙ c_{t-1} + i ⊙ g. With v = ∂L/∂c_t ⊙ i ⊙ g:
-        # ∂L/∂a_i = v ⊙ (1 − i), ∂L/∂a_g = ∂L/∂c_t ⊙ i − v ⊙ g.
-        torch.mul(dc, i, out=da_g)
-        v = da_g * g
-        torch.addcmul(v, v, i, value=-1, out=da_i)
-        da_g.addcmul_(v, g, value=-1)
-        # ∂L/∂a_f = w − w ⊙ f with w = ∂L/∂c_t ⊙ c_{t-1} ⊙ f.
-        torch.mul(dc, c_prev, out=da_f).mul_(f)
-        da_f.addcmul_(da_f, f, value=-1)
+        cell_update_backward(dc, c_prev, gates, da)
         dh_prev = da @ p.weight_hh                                         # (B, 4H) @ (4H, H)
         return da, (dh_prev, dc.mul_(f)), ()
+
+
+def cell_update_backward(dc: Tensor, c_prev: Tensor, gates: Tensor, da: Tensor) -> None:
+    """∂L/∂a_i, ∂L/∂a_f, ∂L/∂a_g into ``da``'s first three blocks, from ∂L/∂c_t = ``dc``.
+
+    c_t = f ⊙ c_{t-1} + i ⊙ g with i, f = σ(a_i), σ(a_f) and g = tanh(a_g) (``gates`` activated, in
+    PyTorch's order i, f, g, o). With v = ∂L/∂c_t ⊙ i ⊙ g and w = ∂L/∂c_t ⊙ c_{t-1} ⊙ f:
+    ∂L/∂a_i = v ⊙ (1 − i), ∂L/∂a_g = ∂L/∂c_t ⊙ i − v ⊙ g, ∂L/∂a_f = w ⊙ (1 − f).
+    """
+    i, f, g, _ = gates.chunk(4, dim=1)
+    da_i, da_f, da_g, _ = da.chunk(4, dim=1)
+    torch.mul(dc, i, out=da_g)
+    v = da_g * g
+    torch.addcmul(v, v, i, value=-1, out=da_i)
+    da_g.addcmul_(v, g, value=-1)
+    torch.mul(dc, c_prev, out=da_f).mul_(f)
+    da_f.addcmul_(da_f, f, value=-1)
