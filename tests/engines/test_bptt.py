@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.utils.checkpoint
 from torch import Tensor
 from torch.func import functional_call
 
@@ -393,6 +394,23 @@ def test_ln_lstm_writes_its_recurrent_delta_over_the_saved_product():
     output.sum().backward()
     torch.testing.assert_close(products[0].flatten(0, 1).T @ h_prev.flatten(0, 1), layer.weight_hh_l0.grad,
                                rtol=0, atol=1e-12)
+
+
+@BPTT_ENGINES
+@pytest.mark.parametrize("reentrant", [False, True])
+@pytest.mark.parametrize("name", ["lstm", "ln_lstm", "gru"])
+def test_activation_checkpointing_gives_autograds_gradients(engine, name, reentrant):
+    """Under torch.utils.checkpoint the saved tensors are rebuilt in the backward; writing ∂L/∂wx
+    and the deltas over them must still give autograd's gradients, whichever checkpoint flavour."""
+    reference = make_layer(name, "autograd")
+    layer = make_layer(name, engine)
+    x, _ = make_inputs(reference)
+    reference(x)[0].pow(2).sum().backward()
+    expected = [x.grad.clone(), *(p.grad for p in reference.parameters())]
+    x.grad = None
+    output = torch.utils.checkpoint.checkpoint(lambda inputs: layer(inputs)[0], x, use_reentrant=reentrant)
+    output.pow(2).sum().backward()
+    assert_all_close([x.grad, *(p.grad for p in layer.parameters())], expected, 1e-12, "gradient")
 
 
 class IdentityProjectionLSTM(get_cell_class("lstm")):
