@@ -59,8 +59,9 @@ class TanhRNNCell(ElmanCell):
         self, d_state: State, saved: tuple[Tensor, ...], state_prev: State, p: Params
     ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
         (dh,), (h,) = d_state, saved
-        # Elman: h_t = tanh(a_t), so δ_t = ∂L/∂a_t = dh ⊙ (1 − h_t²) = dh − (dh ⊙ h_t) ⊙ h_t.
-        delta = torch.addcmul(dh, dh * h, h, value=-1)                  # (B, H)
+        # Elman: h_t = tanh(a_t), so δ_t = ∂L/∂a_t = dh ⊙ (1 − h_t²), in one pass by the kernel of
+        # autograd's own tanh backward.
+        delta = torch.ops.aten.tanh_backward(dh, h)                     # (B, H)
         # a_t sees h_{t-1} only through W_hh; dW_hh is the base class's one GEMM over all steps.
         return delta, (delta @ p.weight_hh,), ()
 

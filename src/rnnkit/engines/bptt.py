@@ -146,7 +146,7 @@ class RecomputingRecurrence(torch.autograd.Function):
         steps, batch = x.shape[:2]
         state_prev = tuple(buffer[:-1].flatten(0, 1) for buffer in buffers)      # (T·B, H) each
         wx_rows = _writable(wx.detach(), x).flatten(0, 1)                  # (T·B, G·H)
-        _, rows = cell.bptt_forward(wx_rows, state_prev, p)
+        rows = cell.bptt_forward(wx_rows, state_prev, p)[1]                 # the new states: dropped at once
         for tensor in rows:
             if tensor.dim() == 0 or tensor.size(0) != steps * batch:
                 raise RuntimeError(
