@@ -17,10 +17,12 @@ gates over wx_t in place) is kept in wx itself, which becomes its buffer: the ga
 copy per step nor a second (T, B, G·H) block. In a backward that frees the graph (no
 ``retain_graph``), step t's saved tensors are dead once step t is done, so ∂L/∂wx_t is written over
 the gates kept in wx, and, for a cell whose weight gradients read no saved tensor, each delta over a
-saved block of its shape: the backward allocates no (T, B, G·H) block of its own. Padded steps (``lengths``) carry state and gradient through
-unchanged; their rows get a zero ∂L/∂s before the cell's backward, so they add nothing to dwx or the
-weight gradients (the cell's backward is linear in ∂L/∂s). With no gradient to compute (under
-``torch.no_grad()`` or when nothing requires one), a plain loop of ``bptt_forward`` keeps no buffers.
+saved block of its shape: the backward allocates no (T, B, G·H) block of its own.
+
+Padded steps (``lengths``) carry state and gradient through unchanged; their rows get a zero ∂L/∂s
+before the cell's backward, so they add nothing to dwx or the weight gradients (the cell's backward
+is linear in ∂L/∂s). With no gradient to compute (under ``torch.no_grad()`` or when nothing requires
+one), a plain loop of ``bptt_forward`` keeps no buffers.
 
 ``engine="bptt-recompute"`` (:class:`RecomputingRecurrence`) trades time for memory, as activation
 checkpointing does (Chen et al. 2016, "Training Deep Nets with Sublinear Memory Cost"), but without
