@@ -128,6 +128,23 @@ def test_bad_input_gets_a_clear_error(case, tmp_path, capsys):
     assert message in captured.err and captured.out == ""
 
 
+def test_threads_sets_pytorchs_thread_count(run_dir, tmp_path, capsys):
+    held_out = tmp_path / "held_out.py"
+    held_out.write_text(python_like_text(20))
+    assert torch.get_num_threads() == 1                     # the suite's setting (tests/conftest.py)
+    assert main(["eval", str(run_dir), "--data", str(held_out), "--json", "--threads", "2"]) == 0
+    assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("command", [["train", "lm"], ["sample", "RUN"], ["eval", "RUN", "--data", "x"]])
+@pytest.mark.parametrize("value, message", [("0", "must be at least 1, got 0"), ("two", "expected a whole number")])
+def test_threads_must_be_a_positive_whole_number(command, value, message, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main([*command, "--threads", value])
+    error = capsys.readouterr().err
+    assert exit.value.code == 2 and "--threads" in error and message in error
+
+
 @pytest.mark.parametrize("command", [["train", "lm"], ["sample"], ["eval"], []])
 def test_every_command_has_help_with_examples(command, capsys):
     with pytest.raises(SystemExit) as exit:

@@ -9,6 +9,7 @@ import sys
 from ..data import DataError
 from ..tasks import language_modeling
 from ..training import CheckpointError
+from . import options
 
 EXAMPLES = """examples:
   rnnkit eval runs/demo --data held_out.py
@@ -33,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(strict, the default) or replaced/ignored")
     parser.add_argument("--batch", type=int, default=16, metavar="B", help="parallel streams (default 16)")
     parser.add_argument("--seq-len", type=int, default=256, metavar="K", help="steps per chunk (default 256)")
+    options.add_threads(parser)
     parser.set_defaults(func=run)
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from .. import __version__
-from . import cells, evaluate, sample, train
+from . import cells, evaluate, options, sample, train
 
 # Each command module has ``register(subparsers)``, which adds its parser and sets ``func``.
 COMMANDS = [cells, train, sample, evaluate]
@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    options.apply_threads(args)
     return args.func(args) or 0
 
 

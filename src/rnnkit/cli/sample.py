@@ -11,6 +11,7 @@ from ..data import DataError
 from ..decoding import beam_search, generate
 from ..tasks import language_modeling
 from ..training import CheckpointError
+from . import options
 
 DEFAULT_PROMPT = "\n"
 EXAMPLES = """examples:
@@ -53,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="beam search ranks by log p / length^A (default 0: raw log-probability)")
     parser.add_argument("--seed", type=int, help="random seed: the same seed gives the same sample (default: random)")
     parser.add_argument("--echo-prompt", action="store_true", help="print the prompt before the generated text")
+    options.add_threads(parser)
     parser.set_defaults(func=run)
 
 

@@ -10,6 +10,7 @@ from ..data import CorpusConfig, DataError
 from ..models import LanguageModelConfig
 from ..tasks import language_modeling
 from ..training import CheckpointError, TrainConfig
+from . import options
 
 EXAMPLES = """examples:
   rnnkit train lm --minutes 3 --out runs/demo
@@ -121,6 +122,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      f"(default {defaults.save_every:g})")
     log.add_argument("--log-every", type=int, metavar="N", help=f"a metrics row every N steps "
                      f"(default {defaults.log_every})")
+    options.add_threads(run)
     parser.set_defaults(func=run_lm)
 
 

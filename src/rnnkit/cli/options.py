@@ -1,0 +1,32 @@
+"""Options that every command running a model shares."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_threads(parser: argparse._ActionsContainer) -> None:
+    """``--threads N`` on a command's parser (or one of its groups): CPU threads for PyTorch's kernels."""
+    parser.add_argument("--threads", type=positive_int, metavar="N",
+                        help="CPU threads for PyTorch's kernels (default: PyTorch's, one per core); on a machine "
+                             "shared with other work, 1 avoids stalls of threads waiting for each other")
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """Set PyTorch's thread count from ``--threads``, if the command has it and it was given."""
+    threads = getattr(args, "threads", None)
+    if threads is not None:
+        torch.set_num_threads(threads)
