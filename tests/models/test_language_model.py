@@ -105,6 +105,17 @@ def test_bad_model_settings_name_the_field():
         LanguageModelConfig(vocab_size=10, adaptive_cutoffs=(20,))
 
 
+@pytest.mark.parametrize("tied", [False, True])
+def test_an_adaptive_softmax_too_narrow_for_its_last_cluster_is_refused(tied):
+    """Two tail clusters divide the softmax input by 4 and by 16: below 16 units the last gets none."""
+    narrow = {"embedding_size": 12, "hidden_size": 64} if tied else {"hidden_size": 12}
+    with pytest.raises(ValueError, match="input of 12 units .* at least 16 units"):
+        LanguageModelConfig(vocab_size=40, adaptive_cutoffs=(5, 20), tie_weights=tied, **narrow)
+    wide = {"embedding_size": 16, "hidden_size": 8} if tied else {"hidden_size": 16}
+    model = LanguageModel(LanguageModelConfig(vocab_size=40, adaptive_cutoffs=(5, 20), tie_weights=tied, **wide))
+    assert all(cluster[0].out_features >= 1 for cluster in model.adaptive.tail)
+
+
 def test_config_json_round_trip():
     config = LanguageModelConfig(vocab_size=40, adaptive_cutoffs=(5, 20), cell="gru")
     assert LanguageModelConfig.from_json(config.to_json()) == config

@@ -39,6 +39,10 @@ def _check_probability(name: str, value: float) -> None:
         raise ValueError(f"{name} must be a probability in [0, 1), got {value!r}")
 
 
+# The adaptive softmax's tail cluster k reads a projection of d / DIV_VALUE^k units (Grave et al. 2017).
+DIV_VALUE = 4.0
+
+
 @dataclass(frozen=True)
 class LanguageModelConfig:
     """Everything needed to rebuild a :class:`LanguageModel` (stored as ``config.json`` of a run)."""
@@ -78,6 +82,15 @@ class LanguageModelConfig:
             raise ValueError(
                 f"adaptive_cutoffs must increase strictly within [1, vocab_size - 1) = [1, {self.vocab_size - 1}), "
                 f"got {tuple(cutoffs)}"
+            )
+        # The last cluster's projection must keep at least one unit, or its words get no information.
+        width = (self.embedding_size or self.hidden_size) if self.tie_weights else self.hidden_size
+        if cutoffs and int(width // DIV_VALUE ** len(cutoffs)) < 1:
+            needed = int(DIV_VALUE ** len(cutoffs))
+            raise ValueError(
+                f"an adaptive softmax with {len(cutoffs)} tail clusters divides its input of {width} units by "
+                f"{DIV_VALUE:g} per cluster, leaving the last one none: it needs at least {needed} units "
+                f"(a larger hidden size, or embedding size when tied), or a full softmax"
             )
 
     def to_json(self) -> dict:
@@ -126,7 +139,7 @@ class LanguageModel(nn.Module):
         softmax_size = embedding_size if config.tie_weights else config.hidden_size
         if config.adaptive_cutoffs:
             self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(softmax_size, config.vocab_size,
-                                                          list(config.adaptive_cutoffs), div_value=4.0)
+                                                          list(config.adaptive_cutoffs), div_value=DIV_VALUE)
             self.head = None
         else:
             self.adaptive = None
