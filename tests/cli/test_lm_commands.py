@@ -4,6 +4,7 @@ where output capture suffices, as real subprocesses where signals and stdout mat
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from rnnkit.cli.main import main
 from rnnkit.data import CorpusConfig
@@ -57,9 +58,11 @@ def run_dir(text_file, tmp_path_factory) -> Path:
 
 
 def reference_sample(run_dir: Path, prompt: str, length: int, seed: int, **options) -> str:
+    """What `rnnkit sample` should print: generate() with the same seed, <unk> banned (its default)."""
     model, tokenizer, _ = lm.load_run(run_dir)
     generator = torch.Generator().manual_seed(seed)
     ids = torch.as_tensor(tokenizer.encode(prompt))[None]
+    options = {"banned_tokens": (tokenizer.unk_id,)} | options
     tokens = generate(model, ids, length, generator=generator, use_forward=True, **options)
     return tokenizer.decode(int(t[0]) for t in tokens)
 
@@ -77,10 +80,28 @@ def test_sample_stdout_holds_exactly_the_sample_and_a_seed_reproduces_it(run_dir
 def test_greedy_and_beam_strategies(run_dir, capsys):
     assert main(["sample", str(run_dir), "--strategy", "greedy", "--length", "40"]) == 0
     model, tokenizer, _ = lm.load_run(run_dir)
-    greedy = generate(model, torch.as_tensor(tokenizer.encode("\n"))[None], 40, strategy="greedy")
+    greedy = generate(model, torch.as_tensor(tokenizer.encode("\n"))[None], 40, strategy="greedy",
+                      banned_tokens=(tokenizer.unk_id,))
     assert capsys.readouterr().out == tokenizer.decode(int(t[0]) for t in greedy) + "\n"
     assert main(["sample", str(run_dir), "--strategy", "beam", "--beam-size", "3", "--length", "20"]) == 0
     assert len(capsys.readouterr().out) == 21
+
+
+def test_unk_is_never_sampled_unless_allowed(run_dir, capsys):
+    """A model made to prefer <unk> above all: by default sample never emits it, --allow-unk does."""
+    model, tokenizer, _ = lm.load_run(run_dir)
+    with torch.no_grad():
+        model.head.bias[tokenizer.unk_id] = 50.0            # <unk> now takes nearly all the mass
+    favoured = run_dir.parent / "favours_unk"
+    if not favoured.exists():
+        shutil.copytree(run_dir, favoured)
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, favoured / "model.safetensors")
+    assert main(["sample", str(favoured), "--length", "30", "--seed", "1"]) == 0
+    assert "<unk>" not in capsys.readouterr().out
+    assert main(["sample", str(favoured), "--length", "30", "--seed", "1", "--strategy", "beam"]) == 0
+    assert "<unk>" not in capsys.readouterr().out
+    assert main(["sample", str(favoured), "--length", "30", "--seed", "1", "--allow-unk"]) == 0
+    assert capsys.readouterr().out.count("<unk>") >= 25
 
 
 def test_prompt_characters_outside_the_vocabulary_warn_on_stderr(run_dir, capsys):

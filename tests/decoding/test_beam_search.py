@@ -78,6 +78,13 @@ def test_hypotheses_end_at_their_first_stop_token_or_at_max_new_tokens(lstm_mode
         assert hypothesis.tokens[-1] == stop or len(hypothesis.tokens) == 6
 
 
+def test_banned_tokens_appear_in_no_hypothesis(lstm_model, prompt):
+    free = beam_search(lstm_model, prompt, 4, 6)
+    banned = sorted({token for hypothesis in free for token in hypothesis.tokens})[:2]
+    for hypothesis in beam_search(lstm_model, prompt, 4, 6, banned_tokens=banned):
+        assert not set(hypothesis.tokens) & set(banned)
+
+
 def test_zero_new_tokens_gives_the_empty_hypothesis(lstm_model, prompt):
     assert beam_search(lstm_model, prompt, beam_size=3, max_new_tokens=0) == [Hypothesis([], 0.0, 0.0)]
 

@@ -144,12 +144,37 @@ def test_a_row_that_stops_keeps_yielding_its_stop_token_while_others_sample(lstm
         (torch.ones(2, 3, dtype=torch.long), {"top_p": 0}, ValueError, "top_p"),
         (torch.ones(2, 3, dtype=torch.long), {"top_p": 1.01}, ValueError, "top_p"),
         (torch.ones(2, 3, dtype=torch.long), {"stop_tokens": ["a"]}, TypeError, "stop_tokens"),
+        (torch.ones(2, 3, dtype=torch.long), {"banned_tokens": [1.5]}, TypeError, "banned_tokens"),
     ],
 )
 def test_bad_generate_arguments_raise_at_the_call(lstm_model, prompt, kwargs, error, argument):
     kwargs = {"max_new_tokens": 3, **kwargs}
     with pytest.raises(error, match=argument):
         generate(lstm_model, prompt, **kwargs)
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "sample"])
+def test_banned_tokens_are_never_generated_and_their_mass_goes_to_the_rest(make_table_model, strategy):
+    """Token 1 is the likeliest after every token; banned, it never appears, and sampling draws the
+    others in proportion to their probabilities."""
+    transitions = torch.tensor([[0.1, 0.6, 0.3], [0.2, 0.5, 0.3], [0.3, 0.6, 0.1]])
+    model = make_table_model(transitions)
+    prompt = torch.zeros(2000, 1, dtype=torch.long)
+    tokens = next(generate(model, prompt, 1, strategy=strategy, banned_tokens=[1],
+                           generator=torch.Generator().manual_seed(0)))
+    assert not bool((tokens == 1).any())
+    if strategy == "greedy":
+        assert bool((tokens == 2).all())                  # 0.3 > 0.1 once 1 is gone
+    else:
+        share = (tokens == 2).double().mean().item()      # 0.3 / (0.1 + 0.3) = 0.75
+        assert share == pytest.approx(0.75, abs=0.04)
+
+
+@pytest.mark.parametrize("banned, message", [([3], r"ids in \[0, 3\)"), ([0, 1, 2], "ban all 3 tokens")])
+def test_banned_tokens_outside_the_vocabulary_or_banning_all_raise(make_table_model, banned, message):
+    model = make_table_model(torch.full((3, 3), 1 / 3))
+    with pytest.raises(ValueError, match=message):
+        next(generate(model, torch.zeros(1, 1, dtype=torch.long), 2, banned_tokens=banned))
 
 
 @pytest.mark.parametrize("prompt", [torch.tensor([1, 2]), torch.zeros(2, 0, dtype=torch.long)])

@@ -28,7 +28,7 @@ EXAMPLES = """examples:
 
 Only the generated text goes to stdout (add --echo-prompt to print the prompt before it);
 warnings and status go to stderr. Prompt characters (or words) outside the vocabulary are read
-as <unk>, with a warning.
+as <unk>, with a warning; the model never generates <unk> unless --allow-unk.
 """
 
 
@@ -54,6 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="beam search ranks by log p / length^A (default 0: raw log-probability)")
     parser.add_argument("--seed", type=int, help="random seed: the same seed gives the same sample (default: random)")
     parser.add_argument("--echo-prompt", action="store_true", help="print the prompt before the generated text")
+    parser.add_argument("--allow-unk", action="store_true", help="let the model generate <unk> (default: never; "
+                        "its probability goes to the other tokens in proportion)")
     options.add_threads(parser)
     parser.set_defaults(func=run)
 
@@ -75,9 +77,10 @@ def run(args: argparse.Namespace) -> int:
         if args.echo_prompt:
             sys.stdout.write(args.prompt)
         previous = int(prompt[-1])
+        banned = () if args.allow_unk else (tokenizer.unk_id,)
         if args.strategy == "beam":
             best = beam_search(model, prompt, args.beam_size, args.length, length_penalty=args.length_penalty,
-                               use_forward=True)[0]
+                               banned_tokens=banned, use_forward=True)[0]
             pieces = []
             for token in best.tokens:
                 pieces.append(tokenizer.piece(token, previous))
@@ -91,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                 generator.manual_seed(args.seed)
             tokens = generate(model, prompt[None], args.length, strategy=args.strategy,
                               temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                              generator=generator, use_forward=True)
+                              banned_tokens=banned, generator=generator, use_forward=True)
             for token in tokens:
                 token = int(token[0])
                 sys.stdout.write(tokenizer.piece(token, previous))

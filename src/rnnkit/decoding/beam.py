@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .sampling import DecoderState, StepModel, check_max_new_tokens, check_prompt, prime, stop_token_tensor
+from .sampling import DecoderState, StepModel, ban, check_max_new_tokens, check_prompt, prime, stop_token_tensor
 
 
 @dataclass
@@ -72,6 +72,7 @@ def beam_search(
     *,
     length_penalty: float = 0.0,
     stop_tokens: Collection[int] = (),
+    banned_tokens: Collection[int] = (),
     use_forward: bool = False,
 ) -> list[Hypothesis]:
     """The ``beam_size`` best continuations of one prompt, best first (see the module docstring).
@@ -84,6 +85,7 @@ def beam_search(
             is the empty one, of log-probability 0.
         length_penalty: α of the score log_prob / |tokens|^α; 0 ranks by raw log-probability.
         stop_tokens: token ids that finish a hypothesis.
+        banned_tokens: token ids no hypothesis may contain (e.g. ``<unk>``).
         use_forward: prime through ``model.forward`` (see :func:`~rnnkit.decoding.prime`).
 
     Returns:
@@ -99,6 +101,7 @@ def beam_search(
     if not (isinstance(length_penalty, (int, float)) and math.isfinite(length_penalty)):
         raise ValueError(f"length_penalty must be a finite number, got {length_penalty!r}")
     stops = stop_token_tensor(stop_tokens, prompt.device)
+    banned = stop_token_tensor(banned_tokens, prompt.device, "banned_tokens")
     if max_new_tokens == 0:
         return [Hypothesis(tokens=[], score=0.0, log_prob=0.0)]
 
@@ -110,7 +113,7 @@ def beam_search(
     finished: list[Hypothesis] = []
     for position in range(max_new_tokens):
         # log P(prefix + v) for every alive prefix and every token v.
-        candidates = alive_log_probs[:, None] + logits.log_softmax(dim=-1, dtype=dtype)   # (n, V)
+        candidates = alive_log_probs[:, None] + ban(logits, banned).log_softmax(dim=-1, dtype=dtype)   # (n, V)
         log_probs, flat = candidates.flatten().topk(min(beam_size, candidates.numel()))  # (k,)
         possible = log_probs > -math.inf
         log_probs, flat = log_probs[possible], flat[possible]

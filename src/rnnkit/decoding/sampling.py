@@ -64,12 +64,29 @@ def check_max_new_tokens(max_new_tokens: int) -> None:
         raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
 
 
-def stop_token_tensor(stop_tokens: Collection[int], device: torch.device) -> Tensor:
-    """The stop tokens as a (S,) long tensor on ``device``; raise unless they are integers."""
+def stop_token_tensor(stop_tokens: Collection[int], device: torch.device, what: str = "stop_tokens") -> Tensor:
+    """Token ids as a (S,) long tensor on ``device``; raise unless they are integers (``what``: the
+    argument's name, for the message)."""
     tokens = list(stop_tokens)
     if not all(isinstance(token, numbers.Integral) and not isinstance(token, bool) for token in tokens):
-        raise TypeError(f"stop_tokens must be integer token ids, got {stop_tokens!r}")
+        raise TypeError(f"{what} must be integer token ids, got {stop_tokens!r}")
     return torch.tensor(tokens, dtype=torch.long, device=device)
+
+
+def ban(logits: Tensor, banned: Tensor) -> Tensor:
+    """``logits`` with the ``banned`` token ids set to -inf, so that no strategy can choose them.
+
+    Their probability goes to the other tokens in proportion (the softmax renormalises). Raises if
+    an id is outside the vocabulary or if every token is banned.
+    """
+    if banned.numel() == 0:
+        return logits
+    vocab_size = logits.size(-1)
+    if bool(((banned < 0) | (banned >= vocab_size)).any()):
+        raise ValueError(f"banned_tokens must be ids in [0, {vocab_size}), got {banned.tolist()}")
+    if banned.unique().numel() >= vocab_size:
+        raise ValueError(f"banned_tokens ban all {vocab_size} tokens of the vocabulary")
+    return logits.index_fill(-1, banned, -math.inf)
 
 
 def check_sampling_args(temperature: float, top_k: int | None, top_p: float | None) -> None:
@@ -201,6 +218,7 @@ def generate(
     top_k: int | None = None,
     top_p: float | None = None,
     stop_tokens: Collection[int] = (),
+    banned_tokens: Collection[int] = (),
     generator: torch.Generator | None = None,
     use_forward: bool = False,
 ) -> Iterator[Tensor]:
@@ -222,6 +240,8 @@ def generate(
         strategy: "greedy" (argmax; temperature, top_k and top_p are then unused) or "sample".
         temperature, top_k, top_p, generator: as in :func:`sample_next`.
         stop_tokens: token ids that finish a row.
+        banned_tokens: token ids never generated (e.g. ``<unk>``); their probability goes to the
+            other tokens in proportion, before top-k and top-p.
         use_forward: prime through ``model.forward`` (see :func:`prime`).
 
     Yields:
@@ -236,8 +256,10 @@ def generate(
         raise ValueError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
     check_sampling_args(temperature, top_k, top_p)
     stops = stop_token_tensor(stop_tokens, prompt.device)
+    banned = stop_token_tensor(banned_tokens, prompt.device, "banned_tokens")
 
     def choose(logits: Tensor) -> Tensor:
+        logits = ban(logits, banned)
         if strategy == "greedy":
             return greedy_next(logits)
         return sample_next(logits, temperature, top_k, top_p, generator)
