@@ -27,7 +27,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .sampling import DecoderState, StepModel, ban, check_max_new_tokens, check_prompt, prime, stop_token_tensor
+from .sampling import (
+    DecoderState, StepModel, ban, check_banned, check_max_new_tokens, check_prompt, prime, token_ids,
+)
 
 
 @dataclass
@@ -100,13 +102,14 @@ def beam_search(
     check_max_new_tokens(max_new_tokens)
     if not (isinstance(length_penalty, (int, float)) and math.isfinite(length_penalty)):
         raise ValueError(f"length_penalty must be a finite number, got {length_penalty!r}")
-    stops = stop_token_tensor(stop_tokens, prompt.device)
-    banned = stop_token_tensor(banned_tokens, prompt.device, "banned_tokens")
+    stops = token_ids(stop_tokens, prompt.device, "stop_tokens")
+    banned = token_ids(banned_tokens, prompt.device, "banned_tokens")
     if max_new_tokens == 0:
         return [Hypothesis(tokens=[], score=0.0, log_prob=0.0)]
 
     logits, state = prime(model, prompt[None], use_forward=use_forward)         # (1, V)
     vocab_size = logits.size(-1)
+    check_banned(banned, vocab_size)
     dtype = torch.promote_types(logits.dtype, torch.float32)
     alive_tokens = torch.empty(1, 0, dtype=torch.long, device=prompt.device)  # (n, t): n alive prefixes
     alive_log_probs = torch.zeros(1, dtype=dtype, device=prompt.device)       # (n,)

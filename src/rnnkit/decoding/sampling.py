@@ -64,29 +64,30 @@ def check_max_new_tokens(max_new_tokens: int) -> None:
         raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
 
 
-def stop_token_tensor(stop_tokens: Collection[int], device: torch.device, what: str = "stop_tokens") -> Tensor:
+def token_ids(tokens: Collection[int], device: torch.device, what: str) -> Tensor:
     """Token ids as a (S,) long tensor on ``device``; raise unless they are integers (``what``: the
     argument's name, for the message)."""
-    tokens = list(stop_tokens)
-    if not all(isinstance(token, numbers.Integral) and not isinstance(token, bool) for token in tokens):
-        raise TypeError(f"{what} must be integer token ids, got {stop_tokens!r}")
-    return torch.tensor(tokens, dtype=torch.long, device=device)
+    ids = list(tokens)
+    if not all(isinstance(token, numbers.Integral) and not isinstance(token, bool) for token in ids):
+        raise TypeError(f"{what} must be integer token ids, got {tokens!r}")
+    return torch.tensor(ids, dtype=torch.long, device=device)
 
 
-def ban(logits: Tensor, banned: Tensor) -> Tensor:
-    """``logits`` with the ``banned`` token ids set to -inf, so that no strategy can choose them.
-
-    Their probability goes to the other tokens in proportion (the softmax renormalises). Raises if
-    an id is outside the vocabulary or if every token is banned.
-    """
+def check_banned(banned: Tensor, vocab_size: int) -> None:
+    """Raise if a banned id is outside the vocabulary or if every token is banned (checked once,
+    when the first logits give the vocabulary size)."""
     if banned.numel() == 0:
-        return logits
-    vocab_size = logits.size(-1)
+        return
     if bool(((banned < 0) | (banned >= vocab_size)).any()):
         raise ValueError(f"banned_tokens must be ids in [0, {vocab_size}), got {banned.tolist()}")
     if banned.unique().numel() >= vocab_size:
         raise ValueError(f"banned_tokens ban all {vocab_size} tokens of the vocabulary")
-    return logits.index_fill(-1, banned, -math.inf)
+
+
+def ban(logits: Tensor, banned: Tensor) -> Tensor:
+    """``logits`` with the ``banned`` token ids set to -inf, so that no strategy can choose them:
+    their probability goes to the other tokens in proportion (the softmax renormalises)."""
+    return logits.index_fill(-1, banned, -math.inf) if banned.numel() else logits
 
 
 def check_sampling_args(temperature: float, top_k: int | None, top_p: float | None) -> None:
@@ -255,16 +256,15 @@ def generate(
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
     check_sampling_args(temperature, top_k, top_p)
-    stops = stop_token_tensor(stop_tokens, prompt.device)
-    banned = stop_token_tensor(banned_tokens, prompt.device, "banned_tokens")
+    stops = token_ids(stop_tokens, prompt.device, "stop_tokens")
+    banned = token_ids(banned_tokens, prompt.device, "banned_tokens")
 
     def choose(logits: Tensor) -> Tensor:
-        logits = ban(logits, banned)
         if strategy == "greedy":
             return greedy_next(logits)
         return sample_next(logits, temperature, top_k, top_p, generator)
 
-    return _generate(model, prompt, max_new_tokens, choose, stops, use_forward)
+    return _generate(model, prompt, max_new_tokens, choose, stops, banned, use_forward)
 
 
 @torch.no_grad()
@@ -274,17 +274,19 @@ def _generate(
     max_new_tokens: int,
     choose: Callable[[Tensor], Tensor],
     stops: Tensor,
+    banned: Tensor,
     use_forward: bool,
 ) -> Iterator[Tensor]:
     """The generation loop behind :func:`generate` (torch.no_grad restores grad mode at each yield)."""
     if max_new_tokens == 0:
         return
     logits, state = prime(model, prompt, use_forward=use_forward)
+    check_banned(banned, logits.size(-1))
     finished = torch.zeros(prompt.size(0), dtype=torch.bool, device=prompt.device)  # (B,)
     tokens = torch.zeros(prompt.size(0), dtype=torch.long, device=prompt.device)    # (B,)
     for position in range(max_new_tokens):
         # A finished row repeats the stop token it emitted last time.
-        tokens = torch.where(finished, tokens, choose(logits))
+        tokens = torch.where(finished, tokens, choose(ban(logits, banned)))
         finished |= torch.isin(tokens, stops)
         yield tokens
         if position == max_new_tokens - 1 or bool(finished.all()):
