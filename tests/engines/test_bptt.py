@@ -348,22 +348,27 @@ def test_lstm_keeps_its_gates_in_wx_without_a_second_block():
     assert saved_bytes(layer, x, hx) == elements * x.element_size()
 
 
+def saved_of_shape(layer: rnnkit.Recurrent, x: Tensor, shape: tuple[int, ...]) -> tuple[Tensor, list[Tensor]]:
+    """``layer(x)``'s output, and the tensors of ``shape`` its forward kept for the backward."""
+    kept = []
+
+    def pack(tensor: Tensor) -> Tensor:
+        if tensor.shape == shape:
+            kept.append(tensor)
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        output, _ = layer(x)
+    return output, kept
+
+
 @pytest.mark.parametrize("retain", [False, True])
 def test_dwx_is_written_over_the_gates_in_wx_unless_the_graph_is_retained(retain):
     """After a backward that frees the graph, the memory that held the LSTM's gates holds ∂L/∂wx
     (no second T·B·4H block); a retained graph keeps its gates for the next backward."""
     layer = make_layer("lstm", "bptt", bias=False)
     x = torch.randn(5, 3, 2, dtype=torch.float64, requires_grad=True)
-    kept = []
-
-    def pack(tensor: Tensor) -> Tensor:
-        if tensor.shape == (5, 3, 4 * layer.hidden_size):
-            kept.append(tensor)
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        output, _ = layer(x)
-    (wx,) = kept
+    output, (wx,) = saved_of_shape(layer, x, (5, 3, 4 * layer.hidden_size))
     gates = wx.clone()
     output.sum().backward(retain_graph=retain)
     if retain:
@@ -378,16 +383,7 @@ def test_ln_lstm_writes_its_recurrent_delta_over_the_saved_product():
     block that held W_h h_{t-1} holds ∂L/∂(W_h h_{t-1}), whose product with h_{t-1} is dW_hh."""
     layer = make_layer("ln_lstm", "bptt")
     x = torch.randn(5, 3, 2, dtype=torch.float64, requires_grad=True)
-    width = 4 * layer.hidden_size
-    blocks = []
-
-    def pack(tensor: Tensor) -> Tensor:
-        if tensor.shape == (5, 3, width):
-            blocks.append(tensor)
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        output, _ = layer(x)
+    output, blocks = saved_of_shape(layer, x, (5, 3, 4 * layer.hidden_size))
     h_prev = torch.cat([torch.zeros(1, 3, layer.hidden_size, dtype=torch.float64), output[:-1].detach()])
     products = [b for b in blocks if torch.allclose(b, h_prev @ layer.weight_hh_l0.detach().T, rtol=0, atol=1e-12)]
     assert len(products) == 1

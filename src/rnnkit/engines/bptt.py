@@ -40,6 +40,7 @@ small ones. Then it runs the same backward loop. Kept between forward and backwa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 import torch
@@ -242,7 +243,7 @@ def _backward_loop(
     grad_output: Tensor | None,
     grad_final: tuple[Tensor | None, ...],
     dwx_out: Tensor | None = None,
-    spare: list[Tensor] | None = None,
+    spare: Sequence[Tensor] = (),
 ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
     """t = T … 1 with the cell's derivative: ∂L/∂wx (T, B, G·H), ∂L/∂s_0, and the stacked deltas.
 
@@ -252,6 +253,7 @@ def _backward_loop(
     """
     steps = wx_shape[0]
     like = buffers[0]
+    spare = list(spare)                                                    # _take removes what it hands out
     keep = None if mask is None else mask.to(like.dtype)                   # (T, B, 1): 1 inside, 0 padding
     if grad_output is not None and keep is not None:
         grad_output = grad_output * keep                                   # padded outputs are constants
@@ -272,7 +274,7 @@ def _backward_loop(
         dwx_t, d_prev, deltas = cell.bptt_backward(tuple(d_in), saved_steps[t], state_steps[t], p)
         dwx_steps[t].copy_(dwx_t)
         if t == steps - 1:
-            delta_buffers = [_take(spare or [], delta, steps) for delta in deltas]
+            delta_buffers = [_take(spare, delta, steps) for delta in deltas]
         for buffer, delta in zip(delta_buffers, deltas):
             buffer[t].copy_(delta)
         if keep is None:
