@@ -1,4 +1,8 @@
-"""``rnnkit eval``: bits per character and perplexity of a trained language model on a text."""
+"""``rnnkit eval``: a trained run's best model on held-out data, whatever its task.
+
+The run's config.json names its task: a language model is evaluated on a text (``--data``: bits per
+character and perplexity); a generated task on its own validation set.
+"""
 
 from __future__ import annotations
 
@@ -7,44 +11,63 @@ import json
 import sys
 
 from ..data import DataError
-from ..tasks import language_modeling
+from ..tasks import language_modeling, majority, runs
 from ..training import CheckpointError
 from . import options
 
 EXAMPLES = """examples:
   rnnkit eval runs/demo --data held_out.py
-      loss, bits per character and perplexity of the run's best model on a file
+      loss, bits per character and perplexity of a language model's best checkpoint on a file
   rnnkit eval runs/wiki --data wikitext-2/test.txt --json
       one JSON object: loss (nats/token), bpc (bits/token), perplexity, tokens, unknown_tokens
+  rnnkit eval runs/majority
+      accuracy and loss of a `train majority` run on its validation sequences
 """
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "eval", help="bits per character / perplexity of a language model on a text",
-        description="Evaluate the best checkpoint of a language-model run on a text file or a directory of text "
-                    "files, read as contiguous streams with the state carried from chunk to chunk.",
+        "eval", help="evaluate a trained run (bits per character / perplexity, accuracy)",
+        description="Evaluate the best checkpoint of a run. A language model reads a text file or a directory of "
+                    "text files as contiguous streams, the state carried from chunk to chunk.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `rnnkit train lm`")
-    parser.add_argument("--data", required=True, metavar="PATH", help="the text to evaluate on")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `rnnkit train`")
+    parser.add_argument("--data", metavar="PATH", help="the text to evaluate a language model on")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object")
     parser.add_argument("--encoding", default="utf-8", help="text encoding of the file (default utf-8)")
     parser.add_argument("--errors", choices=["strict", "replace", "ignore"], help="undecodable bytes: an error "
                         "(strict, the default) or replaced/ignored")
-    parser.add_argument("--batch", type=int, default=16, metavar="B", help="parallel streams (default 16)")
-    parser.add_argument("--seq-len", type=int, default=256, metavar="K", help="steps per chunk (default 256)")
+    parser.add_argument("--batch", type=options.positive_int, default=16, metavar="B",
+                        help="parallel streams (default 16)")
+    parser.add_argument("--seq-len", type=options.positive_int, default=256, metavar="K",
+                        help="steps per chunk (default 256)")
     options.add_threads(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        result = language_modeling.evaluate_file(args.run_dir, args.data, args.encoding, args.errors,
-                                                 args.batch, args.seq_len)
+        task = runs.read_config(args.run_dir)["task"]
+        if task == "lm":
+            return _language_model(args)
+        if task == "majority":
+            result = majority.evaluate_run(args.run_dir)
+            print(json.dumps(result) if args.json else
+                  f"accuracy {result['accuracy']:.4f}   loss {result['loss']:.4f} nats   "
+                  f"({result['count']:,} validation sequences)")
+            return 0
+        raise CheckpointError(f"rnnkit eval does not know how to evaluate a {task!r} run")
     except (DataError, CheckpointError, ValueError) as error:
         print(f"rnnkit eval: error: {error}", file=sys.stderr)
         return 2
+
+
+def _language_model(args: argparse.Namespace) -> int:
+    if args.data is None:
+        raise ValueError(f"{args.run_dir} is a language model: give the text to evaluate on with --data FILE")
+    result = language_modeling.evaluate_file(args.run_dir, args.data, args.encoding, args.errors,
+                                             args.batch, args.seq_len)
     if args.json:
         print(json.dumps(result))
     else:

@@ -18,6 +18,7 @@ EPILOG = """examples:
   rnnkit sample runs/demo --length 600 --temperature 0.8
                                     stream 600 generated characters to stdout
   rnnkit eval runs/demo --data FILE bits per character and perplexity on a text
+  rnnkit train majority --steps 300 a many-to-one classifier on generated sequences
   rnnkit --version
 """
 
@@ -38,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2

@@ -1,18 +1,186 @@
-"""``rnnkit train lm``: train a language model on any text (default: Python's own standard library)."""
+"""``rnnkit train TASK``: train any task through the one trainer, from flags or a TOML config.
+
+Every flag fills one ``[section] key`` of the task's settings (the dataclasses hold every default;
+``--help`` reads them from there). ``--config run.toml`` reads the same sections as config.json,
+flags override it, and ``--print-config`` writes the effective settings as TOML without training.
+``--nproc N`` starts N data-parallel processes through torchrun; the command also runs unchanged
+under ``torchrun … -m rnnkit train …``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
+import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..data import CorpusConfig, DataError
 from ..models import LanguageModelConfig
-from ..tasks import language_modeling
+from ..settings import SettingsError, dump_toml, load_toml
+from ..tasks import get_task_class, language_modeling, majority, runs
 from ..training import CheckpointError, TrainConfig
 from . import options
 
-EXAMPLES = """examples:
+EXIT_DIVERGED = 3
+_UNSET = object()          # Flag.default: no default of its own
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A command-line flag that sets ``[section] key``; its default is read from ``owner``."""
+
+    name: str
+    section: str
+    key: str
+    help: str
+    type: Any = None
+    owner: type | None = None            # the dataclass whose field default --help shows
+    default: Any = _UNSET                # a default that no dataclass field holds (documented here)
+    choices: tuple | None = None
+    metavar: str | None = None
+    switch: bool = False                 # --name / --no-name
+
+    def default_text(self) -> str:
+        value = dataclasses.MISSING if self.default is _UNSET else self.default
+        if value is dataclasses.MISSING and self.owner is not None:
+            value = {f.name: f.default for f in dataclasses.fields(self.owner)}.get(self.key, dataclasses.MISSING)
+        if value is dataclasses.MISSING:
+            return ""
+        if value is None:
+            return ""
+        return f" (default {value:g})" if isinstance(value, float) else f" (default {value})"
+
+    def add_to(self, group: argparse._ActionsContainer) -> None:
+        text = self.help + self.default_text()
+        if self.switch:
+            group.add_argument(f"--{self.name}", action=argparse.BooleanOptionalAction, default=None, help=text)
+            return
+        group.add_argument(f"--{self.name}", type=self.type, choices=self.choices, metavar=self.metavar,
+                           default=None, help=text)
+
+    @property
+    def dest(self) -> str:
+        return self.name.replace("-", "_")
+
+
+def train_flags(lm: bool) -> dict[str, list[Flag]]:
+    """The trainer's own flags ([train] section), by group; ``lm`` adds truncated BPTT's."""
+    t = TrainConfig
+    budget = [
+        Flag("steps", "train", "steps", "budget: N optimizer steps in total", int, t, metavar="N"),
+        Flag("minutes", "train", "minutes", "budget: M minutes of training", float, t, metavar="M"),
+    ]
+    optimisation = [
+        Flag("batch", "train", "batch_size", "sequences per step, over all processes" if not lm else
+             "parallel streams, over all processes", int, t, metavar="B"),
+        *([Flag("seq-len", "train", "seq_len", "truncated BPTT length", int, t, metavar="K")] if lm else []),
+        Flag("optimizer", "train", "optimizer", "adamw or sgd", str, t, choices=("adamw", "sgd")),
+        Flag("lr", "train", "lr", "peak learning rate", float, t),
+        Flag("weight-decay", "train", "weight_decay", "AdamW's decoupled weight decay, SGD's L2", float, t,
+             metavar="W"),
+        Flag("momentum", "train", "momentum", "SGD momentum", float, t, metavar="M"),
+        Flag("nesterov", "train", "nesterov", "Nesterov momentum (SGD)", owner=t, switch=True),
+        Flag("schedule", "train", "schedule", "after the warm-up: cosine decay or constant", str, t,
+             choices=("cosine", "constant")),
+        Flag("warmup", "train", "warmup_steps", "warm-up steps", int, t, metavar="N"),
+        Flag("final-lr-ratio", "train", "final_lr_ratio", "final learning rate of the cosine as a fraction of "
+             "--lr", float, t, metavar="R"),
+        Flag("clip", "train", "clip", "gradient clipping threshold, 0 for none", float, t, metavar="C"),
+        Flag("clip-mode", "train", "clip_mode", "clip by the global norm or each value", str, t,
+             choices=("norm", "value")),
+    ]
+    validation = [
+        Flag("val-every", "train", "val_every", "validate every N steps (default: ten times per run)", int, t,
+             metavar="N"),
+        *([Flag("val-tokens", "train", "val_tokens", "tokens of the validation text read per validation, 0 for "
+                "all", int, t, metavar="N")] if lm else []),
+        Flag("patience", "train", "patience", "stop after N validations without improvement, 0 never", int, t,
+             metavar="N"),
+        Flag("save-every", "train", "save_every", "save the trainer state every S seconds", float, t, metavar="S"),
+        Flag("log-every", "train", "log_every", "a metrics row every N steps", int, t, metavar="N"),
+    ]
+    run = [
+        Flag("seed", "train", "seed", "random seed", int, t),
+        Flag("device", "train", "device", "auto (a GPU when there is one), cpu, cuda or cuda:N", str, t),
+        Flag("precision", "train", "precision", "fp32, or autocast in bf16 or fp16 (fp16: GPU only)", str, t,
+             choices=("fp32", "bf16", "fp16")),
+    ]
+    return {"budget": budget, "optimisation": optimisation, "validation and logging": validation, "run": run}
+
+
+def lm_flags() -> dict[str, list[Flag]]:
+    c, m = CorpusConfig, LanguageModelConfig
+    s = language_modeling.SplitConfig
+    data = [
+        Flag("data", "corpus", "path", "a text file or a directory of text files (default: the running Python's "
+             "standard library, *.py)", str, metavar="PATH"),
+        Flag("val-data", "split", "val_data", "a separate validation text (default: the last --val-fraction of "
+             "--data)", str, metavar="PATH"),
+        Flag("tokens", "corpus", "tokens", "characters or whitespace-separated words with <eos> per line", str, c,
+             choices=("char", "word")),
+        Flag("encoding", "corpus", "encoding", "text encoding of the files", str, c),
+        Flag("errors", "corpus", "errors", "undecodable bytes: an error (strict, the default for your files) or "
+             "replaced/ignored (default for the standard library)", str, choices=("strict", "replace", "ignore")),
+        Flag("min-count", "corpus", "min_count", "tokens seen fewer than N times become <unk>", int, c, metavar="N"),
+        Flag("max-vocab", "corpus", "max_vocab", "keep the N most frequent tokens (default: all)", int, metavar="N"),
+        Flag("val-fraction", "split", "val_fraction", "last fraction of the text held out for validation, 0 for "
+             "none", float, s, metavar="F"),
+    ]
+    model = [
+        Flag("cell", "model", "cell", "recurrent cell, any of `rnnkit cells`", str, m),
+        Flag("hidden", "model", "hidden_size", "hidden units per layer", int, m, metavar="H"),
+        Flag("layers", "model", "num_layers", "stacked layers", int, m, metavar="L"),
+        Flag("embedding-size", "model", "embedding_size", "embedding size (default: --hidden)", int, metavar="E"),
+        Flag("engine", "model", "engine", "engine: auto, fused, bptt, bptt-recompute, autograd", str, m),
+        Flag("forget-bias", "model", "forget_bias", "initial forget-gate bias of the LSTM family (default: the "
+             "cell's own, 0 for PyTorch's init)", float, metavar="B"),
+        Flag("tie-weights", "model", "tie_weights", "share embedding and output matrices (a projection is added "
+             "when --embedding-size differs from --hidden; with an adaptive softmax the word vectors come from its "
+             "head and cluster matrices)", owner=m, switch=True),
+        Flag("adaptive-softmax", "model", "adaptive", "adaptive softmax for large vocabularies (auto: on from "
+             f"{language_modeling.ADAPTIVE_FROM} tokens)", str, default="auto", choices=("auto", "on", "off")),
+    ]
+    regularisation = [
+        Flag("dropout", "model", "dropout", "dropout between stacked layers", float, m, metavar="P"),
+        Flag("input-dropout", "model", "input_dropout", "locked dropout on the embeddings", float, m, metavar="P"),
+        Flag("output-dropout", "model", "output_dropout", "locked dropout on the last layer's output", float, m,
+             metavar="P"),
+        Flag("weight-drop", "model", "weight_drop", "DropConnect on the recurrent matrices W_hh", float, m,
+             metavar="P"),
+        Flag("embedding-dropout", "model", "embedding_dropout", "drop whole words from the embedding", float, m,
+             metavar="P"),
+    ]
+    groups = {"data": data, "model": model, "regularisation (Merity et al. 2017; all off by default)": regularisation}
+    flags = train_flags(lm=True)
+    flags["budget"][1] = dataclasses.replace(flags["budget"][1], default=language_modeling.DEFAULT_MINUTES)
+    return groups | flags
+
+
+def majority_flags() -> dict[str, list[Flag]]:
+    d, m = majority.MajorityData, majority.ClassifierConfig
+    data = [
+        Flag("size", "data", "size", "training sequences", int, d, metavar="N"),
+        Flag("val-size", "data", "val_size", "validation sequences", int, d, metavar="N"),
+        Flag("min-length", "data", "min_length", "shortest sequence", int, d, metavar="T"),
+        Flag("max-length", "data", "max_length", "longest sequence", int, d, metavar="T"),
+        Flag("data-seed", "data", "seed", "the generated data's seed", int, d),
+    ]
+    model = [
+        Flag("cell", "model", "cell", "recurrent cell, any of `rnnkit cells`", str, m),
+        Flag("hidden", "model", "hidden_size", "hidden units per layer", int, m, metavar="H"),
+        Flag("layers", "model", "num_layers", "stacked layers", int, m, metavar="L"),
+        Flag("engine", "model", "engine", "engine: auto, fused, bptt, bptt-recompute, autograd", str, m),
+    ]
+    flags = train_flags(lm=False)
+    flags["budget"][0] = dataclasses.replace(flags["budget"][0], default=300)
+    return {"data": data, "model": model} | flags
+
+
+LM_EXAMPLES = """examples:
   rnnkit train lm --minutes 3 --out runs/demo
       a character LSTM on the Python standard library's source for 3 minutes
   rnnkit train lm --data input.txt --steps 5000 --hidden 512 --layers 2 --dropout 0.2
@@ -20,8 +188,13 @@ EXAMPLES = """examples:
   rnnkit train lm --tokens word --data wikitext-2/train.txt --val-data wikitext-2/valid.txt \\
       --hidden 400 --tie-weights --input-dropout 0.4 --output-dropout 0.4 --weight-drop 0.3 --minutes 30
       a word-level model with the AWD-LSTM regularisers (an adaptive softmax for large vocabularies)
-  rnnkit train lm --cell gru --engine autograd --steps 300
-      any cell of `rnnkit cells`, on any engine
+  rnnkit train lm --cell gru --engine autograd --steps 300 --optimizer sgd --lr 1 --schedule constant
+      any cell of `rnnkit cells`, on any engine, with plain SGD
+  rnnkit train lm --data input.txt --steps 2000 --print-config > run.toml
+  rnnkit train lm --config run.toml --lr 1e-3 --out runs/b
+      every setting in a TOML file (flags override it)
+  rnnkit train lm --nproc 2 --steps 2000 --out runs/ddp
+      two data-parallel processes on this machine (torchrun; see the README for several machines)
   rnnkit train lm --resume runs/demo --steps 8000
       continue an interrupted (Ctrl-C) or finished run up to a total of 8000 steps
 
@@ -29,155 +202,164 @@ exit status: 0 finished, 130 interrupted by Ctrl-C (saved), 143 by SIGTERM (save
 3 the loss became NaN or infinite (the last good checkpoint is kept), 2 bad arguments or data.
 """
 
-EXIT_DIVERGED = 3
-# Flags that --resume takes from the run's config.json instead.
-SETTINGS = (
-    "data", "val_data", "tokens", "encoding", "errors", "min_count", "max_vocab", "val_fraction", "out", "seed",
-    "cell", "hidden", "layers", "embedding_size", "dropout", "input_dropout", "output_dropout", "weight_drop",
-    "embedding_dropout", "tie_weights", "adaptive_softmax", "engine", "forget_bias", "seq_len", "batch", "lr",
-    "weight_decay", "warmup", "final_lr_ratio", "clip", "val_every", "val_tokens", "save_every", "log_every",
-)
-DEFAULT_MINUTES = 3.0
+MAJORITY_EXAMPLES = """examples:
+  rnnkit train majority --steps 300 --out runs/majority
+      a GRU learns whether a random 0/1 sequence holds more ones (accuracy selects the best checkpoint)
+  rnnkit train majority --cell rnn_tanh --max-length 41 --patience 3
+      a harder version for a plain RNN, stopping after 3 validations without improvement
+  rnnkit eval runs/majority
+      accuracy and loss on its validation sequences
+
+exit status as for `rnnkit train lm`.
+"""
+
+TASKS = {
+    "lm": ("a language model on characters or words", lm_flags,
+           "Train a recurrent language model with truncated BPTT on a text file, a directory of text files, or (by "
+           "default) the Python standard library's source.", LM_EXAMPLES),
+    "majority": ("classify generated 0/1 sequences by their majority (a quick many-to-one task)", majority_flags,
+                 "Train a recurrent many-to-one classifier on generated binary sequences: is there more 1 than 0?",
+                 MAJORITY_EXAMPLES),
+}
+RUN_FILES = ("Every run writes into its run directory: config.json, the task's artefacts, model.safetensors (best), "
+             "trainer.safetensors (resume), metrics.jsonl and curves.png. Ctrl-C saves; --resume continues exactly.")
+# With --resume only these may be given: the rest comes from the run's config.json.
+RESUME_FLAGS = {"steps", "minutes", "device"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
-        "train", help="train a model (tasks: lm)", description="Train a model for a task.",
-        epilog="examples:\n  rnnkit train lm --minutes 3\n  rnnkit train lm --help",
+        "train", help=f"train a model (tasks: {', '.join(TASKS)})", description="Train a model for a task.",
+        epilog="examples:\n  rnnkit train lm --minutes 3\n  rnnkit train majority --steps 300\n  rnnkit train lm --help",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     tasks = train.add_subparsers(dest="task", metavar="TASK", required=True)
-    parser = tasks.add_parser(
-        "lm", help="a language model on characters or words",
-        description="Train a recurrent language model with truncated BPTT on a text file, a directory of text "
-                    "files, or (by default) the Python standard library's source. Every run writes into its run "
-                    "directory: config.json, vocab.json, model.safetensors (best), trainer.safetensors (resume), "
-                    "metrics.jsonl and curves.png. Ctrl-C saves; --resume continues exactly.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    defaults, model = TrainConfig(steps=1), LanguageModelConfig(vocab_size=2)
-    data = parser.add_argument_group("data")
-    data.add_argument("--data", metavar="PATH", help="a text file or a directory of text files "
-                      "(default: the running Python's standard library, *.py)")
-    data.add_argument("--val-data", metavar="PATH", help="a separate validation text (default: the last "
-                      "--val-fraction of --data)")
-    data.add_argument("--tokens", choices=["char", "word"], help="characters (default) or whitespace-separated "
-                      "words with <eos> per line")
-    data.add_argument("--encoding", help="text encoding of the files (default utf-8)")
-    data.add_argument("--errors", choices=["strict", "replace", "ignore"], help="undecodable bytes: an error "
-                      "(strict, the default for your files) or replaced/ignored (default for the standard library)")
-    data.add_argument("--min-count", type=int, metavar="N", help="tokens seen fewer than N times become <unk> "
-                      "(default 1)")
-    data.add_argument("--max-vocab", type=int, metavar="N", help="keep the N most frequent tokens (default: all)")
-    data.add_argument("--val-fraction", type=float, metavar="F", help="last fraction of the text held out for "
-                      "validation (default 0.1; 0 for none)")
+    for name, (summary, flags, description, examples) in TASKS.items():
+        parser = tasks.add_parser(name, help=summary, description=f"{description} {RUN_FILES}", epilog=examples,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        groups = flags()
+        for title, members in groups.items():
+            group = parser.add_argument_group(title)
+            exclusive = group.add_mutually_exclusive_group() if title == "budget" else group
+            for flag in members:
+                flag.add_to(exclusive)
+        _add_run_options(parser, name)
+        parser.set_defaults(func=run, flags=[f for members in groups.values() for f in members])
 
-    run = parser.add_argument_group("run")
-    run.add_argument("--out", metavar="RUN_DIR", help="run directory (default: a new runs/lm-DATE-TIME)")
-    budget = run.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, metavar="N", help="budget: N optimizer steps in total")
-    budget.add_argument("--minutes", type=float, metavar="M", help=f"budget: M minutes of training "
-                        f"(default {DEFAULT_MINUTES:g})")
+
+def _add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
+    run = parser.add_argument_group("run directory, configuration and processes")
+    run.add_argument("--out", metavar="RUN_DIR", help=f"run directory (default: a new runs/{task}-DATE-TIME)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR (settings from its "
-                     "config.json; only --steps/--minutes may change)")
-    run.add_argument("--seed", type=int, help=f"random seed (default {defaults.seed})")
-
-    net = parser.add_argument_group("model")
-    net.add_argument("--cell", help=f"recurrent cell, any of `rnnkit cells` (default {model.cell})")
-    net.add_argument("--hidden", type=int, metavar="H", help=f"hidden units per layer (default {model.hidden_size})")
-    net.add_argument("--layers", type=int, metavar="L", help=f"stacked layers (default {model.num_layers})")
-    net.add_argument("--embedding-size", type=int, metavar="E", help="embedding size (default: --hidden)")
-    net.add_argument("--engine", help="engine: auto, fused, bptt, bptt-recompute, autograd (default auto)")
-    net.add_argument("--forget-bias", type=float, metavar="B", help="initial forget-gate bias (LSTM family)")
-    net.add_argument("--tie-weights", action="store_true", default=None, help="share embedding and output "
-                     "matrices (a projection is added when --embedding-size differs from --hidden; with an "
-                     "adaptive softmax the word vectors come from its head and cluster matrices)")
-    net.add_argument("--adaptive-softmax", choices=["auto", "on", "off"], help="adaptive softmax for large "
-                     f"vocabularies (default auto: on from {language_modeling.ADAPTIVE_FROM} tokens)")
-
-    reg = parser.add_argument_group("regularisation (Merity et al. 2017; all off by default)")
-    reg.add_argument("--dropout", type=float, metavar="P", help="dropout between stacked layers")
-    reg.add_argument("--input-dropout", type=float, metavar="P", help="locked dropout on the embeddings")
-    reg.add_argument("--output-dropout", type=float, metavar="P", help="locked dropout on the last layer's output")
-    reg.add_argument("--weight-drop", type=float, metavar="P", help="DropConnect on the recurrent matrices W_hh")
-    reg.add_argument("--embedding-dropout", type=float, metavar="P", help="drop whole words from the embedding")
-
-    opt = parser.add_argument_group("optimisation")
-    opt.add_argument("--seq-len", type=int, metavar="K", help=f"truncated BPTT length (default {defaults.seq_len})")
-    opt.add_argument("--batch", type=int, metavar="B", help=f"parallel streams (default {defaults.batch_size})")
-    opt.add_argument("--lr", type=float, help=f"peak AdamW learning rate (default {defaults.lr:g})")
-    opt.add_argument("--weight-decay", type=float, metavar="W", help=f"AdamW weight decay "
-                     f"(default {defaults.weight_decay:g})")
-    opt.add_argument("--warmup", type=int, metavar="N", help=f"warm-up steps (default {defaults.warmup_steps})")
-    opt.add_argument("--final-lr-ratio", type=float, metavar="R", help="final learning rate of the cosine decay "
-                     f"as a fraction of --lr (default {defaults.final_lr_ratio:g})")
-    opt.add_argument("--clip", type=float, metavar="C", help=f"gradient clipping by global norm "
-                     f"(default {defaults.clip:g}; 0 turns it off)")
-
-    log = parser.add_argument_group("validation and logging")
-    log.add_argument("--val-every", type=int, metavar="N", help="validate every N steps (default: ten times per run)")
-    log.add_argument("--val-tokens", type=int, metavar="N", help=f"tokens of the validation text read per "
-                     f"validation (default {defaults.val_tokens}; 0 for all)")
-    log.add_argument("--save-every", type=float, metavar="S", help=f"save the trainer state every S seconds "
-                     f"(default {defaults.save_every:g})")
-    log.add_argument("--log-every", type=int, metavar="N", help=f"a metrics row every N steps "
-                     f"(default {defaults.log_every})")
+                     "config.json; only --steps/--minutes and --device may change)")
+    run.add_argument("--config", metavar="TOML", help="read the settings from a TOML file (the sections of "
+                     "config.json); flags override it")
+    run.add_argument("--print-config", action="store_true", help="print the effective settings as TOML and exit")
+    run.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard event files to DIR (losses, "
+                     "metrics, learning rate, per-layer gradient norms and histograms)")
+    run.add_argument("--nproc", type=options.positive_int, metavar="N", help="train with N data-parallel "
+                     "processes on this machine (launches torchrun; each takes 1/N of every batch)")
+    run.add_argument("--cache-dir", metavar="DIR", help=f"where encoded data is cached (default: ${runs.CACHE_ENV}, "
+                     "else .cache beside the run directory, else ~/.cache/rnnkit)")
     options.add_threads(run)
-    parser.set_defaults(func=run_lm)
 
 
-def _given(args: argparse.Namespace, mapping: dict[str, str]) -> dict:
-    """The flags of ``mapping`` (flag → field) that were given, by field name."""
-    return {field: getattr(args, flag) for flag, field in mapping.items() if getattr(args, flag) is not None}
-
-
-def run_lm(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    task_class = get_task_class(args.task)
+    command = f"rnnkit train {args.task}"
     try:
+        if args.nproc is not None and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+            return _launch(args)
         if args.resume is not None:
-            given = [f"--{name.replace('_', '-')}" for name in SETTINGS if getattr(args, name) is not None]
-            if given:
-                raise ValueError(f"--resume takes its settings from {Path(args.resume) / 'config.json'}; "
-                                 f"only --steps or --minutes may be given, not {' '.join(given)}")
-            run_dir = Path(args.resume)
-            budget = None
-            if args.steps is not None or args.minutes is not None:
-                budget = TrainConfig(steps=args.steps, minutes=args.minutes)
-            print(f"run directory: {run_dir}", file=sys.stderr, flush=True)
-            result = language_modeling.train(run_dir, train_config=budget, resume=True)
-        else:
-            corpus = CorpusConfig(**{"path": args.data} | _given(args, {
-                "tokens": "tokens", "encoding": "encoding", "errors": "errors", "min_count": "min_count",
-                "max_vocab": "max_vocab"}))
-            model_options = _given(args, {
-                "cell": "cell", "hidden": "hidden_size", "layers": "num_layers", "embedding_size": "embedding_size",
-                "dropout": "dropout", "input_dropout": "input_dropout", "output_dropout": "output_dropout",
-                "weight_drop": "weight_drop", "embedding_dropout": "embedding_dropout", "tie_weights": "tie_weights",
-                "engine": "engine", "forget_bias": "forget_bias"})
-            train_options = _given(args, {
-                "steps": "steps", "minutes": "minutes", "batch": "batch_size", "seq_len": "seq_len", "lr": "lr",
-                "weight_decay": "weight_decay", "warmup": "warmup_steps", "final_lr_ratio": "final_lr_ratio",
-                "val_every": "val_every", "val_tokens": "val_tokens", "save_every": "save_every",
-                "log_every": "log_every", "seed": "seed"})
-            if args.steps is None and args.minutes is None:
-                train_options["minutes"] = DEFAULT_MINUTES
-            if args.clip is not None:
-                train_options["clip"] = args.clip if args.clip > 0 else None
-            train_config = TrainConfig(**train_options)
-            run_dir = Path(args.out) if args.out else language_modeling.new_run_dir()
-            print(f"run directory: {run_dir}", file=sys.stderr, flush=True)
-            result = language_modeling.train(
-                run_dir, corpus, model_options, args.adaptive_softmax or "auto", train_config,
-                0.1 if args.val_fraction is None else args.val_fraction, args.val_data,
-            )
+            return _finish(command, _resume(args, task_class), Path(args.resume))
+        settings = _settings(args, task_class)
+        if args.print_config:
+            sys.stdout.write(dump_toml({"task": args.task} | task_class.settings_to_record(settings)))
+            return 0
+        if args.out is None and int(os.environ.get("WORLD_SIZE", 1)) > 1:
+            raise ValueError("under torchrun give --out: every process must train into the same run directory")
+        run_dir = Path(args.out) if args.out else runs.new_run_dir(args.task)
+        print(f"run directory: {run_dir}", file=sys.stderr, flush=True)
+        result = runs.train(args.task, settings, run_dir, tensorboard=args.tensorboard, cache=args.cache_dir)
+        return _finish(command, result, run_dir)
     except (DataError, CheckpointError, ValueError) as error:
-        print(f"rnnkit train lm: error: {error}", file=sys.stderr)
+        print(f"{command}: error: {error}", file=sys.stderr)
         return 2
+
+
+def _given(args: argparse.Namespace) -> list[Flag]:
+    return [flag for flag in args.flags if getattr(args, flag.dest) is not None]
+
+
+def _settings(args: argparse.Namespace, task_class: type) -> dict[str, Any]:
+    """The settings from --config (if any) overridden by the flags given, checked."""
+    record: dict[str, Any] = {}
+    if args.config is not None:
+        record = load_toml(args.config)
+        named = record.get("task", args.task)
+        if named != args.task:
+            raise SettingsError(f"{args.config} configures task {named!r}, not {args.task!r}")
+    given = _given(args)
+    for flag in given:
+        section = record.setdefault(flag.section, {})
+        if not isinstance(section, dict):
+            raise SettingsError(f"[{flag.section}] must be a table of settings, got {type(section).__name__}")
+        if flag.key in ("steps", "minutes"):             # a flag's budget replaces the file's
+            section.pop("steps", None)
+            section.pop("minutes", None)
+        section[flag.key] = getattr(args, flag.dest)
+    try:
+        return task_class.settings_from_record(record)
+    except SettingsError as error:
+        raise SettingsError(_flag_names(str(error), given)) from None
+
+
+def _flag_names(message: str, given: list[Flag]) -> str:
+    """``[section] key`` in an error turned into the flag that set it."""
+    for flag in given:
+        message = message.replace(f"[{flag.section}] {flag.key}", f"--{flag.name}")
+    return message
+
+
+def _resume(args: argparse.Namespace, task_class: type):
+    refused = [f"--{flag.name}" for flag in _given(args) if flag.key not in RESUME_FLAGS]
+    refused += ["--out"] if args.out else []
+    refused += ["--config"] if args.config else []
+    if refused:
+        raise ValueError(f"--resume takes its settings from {Path(args.resume) / runs.CONFIG_FILE}; only --steps or "
+                         f"--minutes (and --device) may be given, not {' '.join(refused)}")
+    run_dir = Path(args.resume)
+    budget = None
+    if args.steps is not None or args.minutes is not None:
+        budget = TrainConfig(steps=args.steps, minutes=args.minutes)
+    print(f"run directory: {run_dir}", file=sys.stderr, flush=True)
+    return runs.train(args.task, None, run_dir, resume=True, budget=budget, tensorboard=args.tensorboard,
+                      cache=args.cache_dir, device=args.device)
+
+
+def _finish(command: str, result, run_dir: Path) -> int:
     if result.status == "interrupted":
-        print(f"rnnkit train lm: {result.message}", file=sys.stderr)
+        print(f"{command}: {result.message}", file=sys.stderr)
         return 128 + result.signal
     if result.status == "diverged":
-        print(f"rnnkit train lm: error: {result.message}", file=sys.stderr)
+        print(f"{command}: error: {result.message}", file=sys.stderr)
         return EXIT_DIVERGED
-    best = "" if result.best_val_loss is None else f", best validation loss {result.best_val_loss:.4f} nats/token"
-    print(f"finished at step {result.step}{best}; sample with: rnnkit sample {run_dir}", file=sys.stderr)
+    if result.message:
+        print(f"{command}: {result.message}", file=sys.stderr)
+    best = "" if result.best_value is None else f", best validation {result.best_metric} {result.best_value:.4f}"
+    follow = f"sample with: rnnkit sample {run_dir}" if command.endswith(" lm") else f"evaluate with: rnnkit eval {run_dir}"
+    print(f"finished at step {result.step}{best}; {follow}", file=sys.stderr)
     return 0
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """Run this same command under torchrun with ``--nproc`` processes on this machine."""
+    argv = list(args.argv)
+    index = argv.index("--nproc") if "--nproc" in argv else next(i for i, a in enumerate(argv) if a.startswith("--nproc="))
+    del argv[index: index + (1 if argv[index].startswith("--nproc=") else 2)]
+    if args.out is None and args.resume is None and not args.print_config:
+        out = runs.new_run_dir(args.task)
+        argv += ["--out", str(out)]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+               "-m", "rnnkit.cli.main", *argv]
+    return subprocess.run(command).returncode

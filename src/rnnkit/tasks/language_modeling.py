@@ -1,62 +1,74 @@
 """Language modelling: binds a corpus, a :class:`LanguageModel`, the cross-entropy loss and its
-metric (bits per character, or perplexity for words) into train / evaluate / load.
+metric (bits per character, or perplexity for words) into a :class:`~rnnkit.training.Task`.
 
-A run directory holds everything, as JSON and safetensors::
+Training is truncated BPTT over B contiguous streams (:class:`~rnnkit.data.StreamBatches`), the
+state carried from chunk to chunk; under data-parallel training rank r of W reads its own
+contiguous columns B·r/W … B·(r+1)/W of the same streams, so each carried state keeps meaning.
 
-    RUN_DIR/config.json          model, corpus and training settings (rebuilds the model)
+The run directory (:mod:`rnnkit.tasks.runs`) holds, besides the trainer's files::
+
+    RUN_DIR/config.json          corpus, split, model and train sections (rebuilds the model)
             vocab.json           the tokenizer
-            model.safetensors    the weights with the best validation loss
-            trainer.safetensors  the latest weights, optimizer, RNG states, data position (resume)
-            metrics.jsonl        one row per log interval and per validation
-            curves.png           training and validation curves
 
-Encoded corpora are cached beside the run directories, in ``RUN_DIR/../.cache``.
+Encoded corpora are cached beside the run directories, in ``RUN_DIR/../.cache`` (or
+``--cache-dir``, or $RNNKIT_CACHE_DIR).
 """
 
 from __future__ import annotations
 
 import math
-import random
-import sys
-import time
-from dataclasses import asdict, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor, nn
 
-from .. import __version__
 from ..data import CorpusConfig, DataError, StreamBatches, Tokenizer, encode_corpus, split_tokens
 from ..models import LanguageModel, LanguageModelConfig
-from ..training import CheckpointError, Metric, Trainer, TrainConfig, TrainResult, load_weights, read_json, save_weights, write_json
-from ..training.loop import TRAINER_FILE
+from ..settings import SettingsError, from_record, to_record
+from ..training import Batch, CheckpointError, Selection, Shard, Task, TrainConfig, TrainResult, load_weights, read_json, write_json
+from ..training.task import State
+from . import runs
 
-CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.json"
 MODEL_FILE = "model.safetensors"
+CONFIG_FILE = runs.CONFIG_FILE
 # Above this vocabulary size "auto" switches to an adaptive softmax; its clusters start at these ids.
 ADAPTIVE_FROM = 10_000
 ADAPTIVE_CUTOFFS = (2_000, 10_000, 50_000)
+ADAPTIVE_CHOICES = ("auto", "on", "off")
+DEFAULT_MINUTES = 3.0            # the budget when neither steps nor minutes is given
+# The model's settings are LanguageModelConfig's fields but these, which the data decides.
+DERIVED = ("vocab_size", "adaptive_cutoffs")
 
 
-def cache_dir(run_dir: Path) -> Path:
-    """Where encoded corpora are cached: beside the run directories."""
-    return run_dir.resolve().parent / ".cache"
+@dataclass(frozen=True)
+class SplitConfig:
+    """Which text validates."""
+
+    val_fraction: float = 0.1        # the last fraction of the text held out; 0: no validation
+    val_data: str | None = None      # a separate validation text instead (a file or directory)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
 
 
 def new_run_dir(root: str | Path = "runs") -> Path:
     """A fresh directory name under ``root``: ``lm-YYYYmmdd-HHMMSS`` (with a suffix if taken)."""
-    base = Path(root) / time.strftime("lm-%Y%m%d-%H%M%S")
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    return runs.new_run_dir("lm", root)
+
+
+def cache_dir(run_dir: Path) -> Path:
+    """Where encoded corpora are cached (see :func:`rnnkit.tasks.runs.cache_dir`)."""
+    return runs.cache_dir(run_dir)
 
 
 def adaptive_cutoffs(vocab_size: int, adaptive: str) -> tuple[int, ...]:
     """Cluster bounds for ``adaptive`` = "on", "off" or "auto" (on from ADAPTIVE_FROM tokens)."""
-    if adaptive not in ("auto", "on", "off"):
+    if adaptive not in ADAPTIVE_CHOICES:
         raise ValueError(f"adaptive must be 'auto', 'on' or 'off', got {adaptive!r}")
     if adaptive == "off" or (adaptive == "auto" and vocab_size < ADAPTIVE_FROM):
         return ()
@@ -67,41 +79,205 @@ def adaptive_cutoffs(vocab_size: int, adaptive: str) -> tuple[int, ...]:
     return cutoffs
 
 
-def metric_for(tokenizer: Tokenizer) -> tuple[Metric, str]:
-    """The metric and the name of a token: bits per character, or perplexity per word."""
-    return (Metric("bpc"), "chars") if tokenizer.kind == "char" else (Metric("perplexity"), "words")
+def evaluate_sums(model: LanguageModel, tokens: np.ndarray, batch_size: int, seq_len: int,
+                  shard: Shard = Shard()) -> tuple[float, int]:
+    """Summed loss (nats) and count of predicted tokens over this shard's streams of ``tokens``.
 
-
-def seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    random.seed(seed)
-    np.random.seed(seed)
-
-
-def evaluate_tokens(model: LanguageModel, tokens: np.ndarray, batch_size: int, seq_len: int) -> tuple[float, int]:
-    """Mean loss in nats per predicted token over ``tokens`` read as contiguous streams, and the count.
-
-    Each stream carries its state from chunk to chunk; streams are at most ``batch_size`` and at
-    least two tokens long, so short texts are read by fewer streams.
+    ``tokens`` is read as at most ``batch_size`` contiguous streams (at least two tokens each, so
+    short texts are read by fewer), each carrying its state from chunk to chunk; rank r of W reads
+    streams r, r + W, … of them.
     """
     if len(tokens) < 2:
         raise DataError(f"evaluation needs at least 2 tokens, the text has {len(tokens)}")
     batches = StreamBatches(tokens, max(1, min(batch_size, len(tokens) // 2)), seq_len)
+    columns = slice(shard.rank, None, shard.world_size)
+    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     total, count, state = 0.0, 0, None
     with torch.no_grad():
         for chunk in batches:
-            loss, state = model.loss(chunk.inputs, chunk.targets, state)
-            total += loss.item() * chunk.targets.numel()
-            count += chunk.targets.numel()
+            inputs, targets = chunk.inputs[:, columns], chunk.targets[:, columns]
+            if targets.numel() == 0:
+                break
+            loss, state = model.loss(inputs.to(device), targets.to(device), state)
+            total += loss.item() * targets.numel()
+            count += targets.numel()
     model.train(was_training)
+    return total, count
+
+
+def evaluate_tokens(model: LanguageModel, tokens: np.ndarray, batch_size: int, seq_len: int) -> tuple[float, int]:
+    """Mean loss in nats per predicted token over ``tokens`` read as contiguous streams, and the count."""
+    total, count = evaluate_sums(model, tokens, batch_size, seq_len)
     return total / count, count
 
 
-def check_model_options(options: dict) -> None:
-    """Raise the model config's own error for bad options before any data is read."""
-    LanguageModelConfig(vocab_size=ADAPTIVE_CUTOFFS[-1] + 2, **options)
+class _ShardStreams:
+    """This rank's columns of the training streams, as trainer batches."""
+
+    def __init__(self, streams: StreamBatches, shard: Shard) -> None:
+        self.streams = streams
+        self.columns = shard.split(streams.batch_size, "batch_size")
+
+    def __len__(self) -> int:
+        return len(self.streams)
+
+    def batch(self, position: int) -> Batch:
+        chunk = self.streams.chunk(position)
+        inputs, targets = chunk.inputs[:, self.columns], chunk.targets[:, self.columns]
+        return Batch({"inputs": inputs, "targets": targets}, inputs.numel(), chunk.reset)
+
+
+class LanguageModelingTask(Task):
+    """A recurrent language model on a text (characters or words), trained by truncated BPTT."""
+
+    name = "lm"
+    sections = {"corpus": CorpusConfig, "split": SplitConfig, "model": LanguageModelConfig, "train": TrainConfig}
+    selection = Selection("loss", higher_is_better=False)
+    throughput_key = "tokens_per_s"
+
+    # ----------------------------------------------------------------------------------------------
+    # Settings
+
+    @classmethod
+    def settings_from_record(cls, record: dict, derived: bool = False) -> dict[str, Any]:
+        """Sections ``corpus``, ``split``, ``model`` (plus ``adaptive``: auto/on/off) and ``train``.
+
+        ``model`` holds LanguageModelConfig's fields except vocab_size and adaptive_cutoffs, which
+        the data decides; a run's config.json (``derived``) has them too. A ``train`` without a
+        budget gets ``minutes = DEFAULT_MINUTES``.
+        """
+        unknown = sorted(set(record) - set(cls.sections) - {"task", "rnnkit"})
+        if unknown:
+            raise SettingsError(f"unknown section {unknown[0]!r}; task 'lm' has: {', '.join(cls.sections)}")
+        corpus = from_record(CorpusConfig, record.get("corpus", {}), "corpus")
+        split = from_record(SplitConfig, record.get("split", {}), "split")
+        if not derived:      # found again from any working directory
+            corpus = replace(corpus, path=_absolute(corpus.path))
+            split = replace(split, val_data=_absolute(split.val_data))
+        model_record = dict(_table(record.get("model", {}), "model"))
+        adaptive = model_record.pop("adaptive", "auto")
+        if adaptive not in ADAPTIVE_CHOICES:
+            raise SettingsError(f"[model] adaptive must be one of {', '.join(ADAPTIVE_CHOICES)}, got {adaptive!r}")
+        if derived:
+            model = from_record(LanguageModelConfig, model_record, "model")
+        else:
+            # Checked as the model will be built, with a vocabulary large enough for any cutoffs.
+            model = from_record(LanguageModelConfig, model_record, "model", exclude=DERIVED,
+                                vocab_size=ADAPTIVE_CUTOFFS[-1] + 2)
+        train_record = _table(record.get("train", {}), "train")
+        if "steps" not in train_record and "minutes" not in train_record:
+            train_record = train_record | {"minutes": DEFAULT_MINUTES}
+        train = from_record(TrainConfig, train_record, "train")
+        return {"corpus": corpus, "split": split, "model": model, "adaptive": adaptive, "train": train}
+
+    @classmethod
+    def settings_to_record(cls, settings: dict[str, Any]) -> dict:
+        return {
+            "corpus": to_record(settings["corpus"]), "split": to_record(settings["split"]),
+            "model": to_record(settings["model"], exclude=DERIVED) | {"adaptive": settings["adaptive"]},
+            "train": to_record(settings["train"]),
+        }
+
+    # ----------------------------------------------------------------------------------------------
+    # Data and model
+
+    def __init__(self, settings: dict[str, Any], cache_dir: Path) -> None:
+        super().__init__(settings, cache_dir)
+        corpus, split, train = settings["corpus"], settings["split"], settings["train"]
+        encoded = encode_corpus(corpus, cache_dir)
+        self.tokenizer = encoded.tokenizer
+        self.files = encoded.files
+        if split.val_data is None:
+            self.train_tokens, val_tokens = split_tokens(encoded.tokens, split.val_fraction)
+        else:
+            self.train_tokens = encoded.tokens
+            val_tokens = encode_corpus(replace(corpus, path=split.val_data), cache_dir, self.tokenizer).tokens
+        self.val_tokens = val_tokens if train.val_tokens == 0 else val_tokens[: train.val_tokens]
+        self.streams = StreamBatches(self.train_tokens, train.batch_size, train.seq_len, min_steps=train.seq_len)
+        model = settings["model"]
+        self.model_config = replace(model, vocab_size=len(self.tokenizer),
+                                    adaptive_cutoffs=adaptive_cutoffs(len(self.tokenizer), settings["adaptive"]))
+        # A tail cluster of the adaptive softmax may see no target in a batch: no gradient there.
+        self.find_unused_parameters = bool(self.model_config.adaptive_cutoffs)
+        self.unit = "chars" if self.tokenizer.kind == "char" else "words"
+        self.display_metric = "bpc" if self.tokenizer.kind == "char" else "perplexity"
+
+    def config_record(self) -> dict:
+        record = self.settings_to_record(self.settings)
+        record["model"] = self.model_config.to_json() | {"adaptive": self.settings["adaptive"]}
+        return record
+
+    def write_artefacts(self, run_dir: Path) -> None:
+        write_json(run_dir / VOCAB_FILE, self.tokenizer.to_json())
+
+    def check_resume(self, run_dir: Path) -> None:
+        saved = Tokenizer.from_json(read_json(run_dir / VOCAB_FILE))
+        if saved.tokens != self.tokenizer.tokens:
+            corpus = self.settings["corpus"]
+            raise DataError(f"the text of {corpus.path or 'the standard library'} changed since the run in {run_dir} "
+                            f"started: its vocabulary differs from {run_dir / VOCAB_FILE}")
+
+    def build_model(self) -> nn.Module:
+        return LanguageModel(self.model_config)
+
+    def train_batches(self, shard: Shard) -> _ShardStreams:
+        return _ShardStreams(self.streams, shard)
+
+    def loss(self, model: nn.Module, batch: Batch, state: State) -> tuple[Tensor, State]:
+        return model.loss(batch["inputs"], batch["targets"], state)
+
+    # ----------------------------------------------------------------------------------------------
+    # Validation
+
+    def has_validation(self) -> bool:
+        return len(self.val_tokens) >= 2
+
+    def validation_sums(self, model: nn.Module, shard: Shard) -> dict[str, float]:
+        train = self.settings["train"]
+        total, count = evaluate_sums(model, self.val_tokens, train.batch_size, train.seq_len, shard)
+        return {"loss_sum": total, "count": count}
+
+    def metrics(self, sums: dict[str, float]) -> dict[str, float]:
+        loss = sums["loss_sum"] / sums["count"]
+        return {"loss": loss, **self.loss_metrics(loss)}
+
+    def loss_metrics(self, loss: float) -> dict[str, float]:
+        if self.tokenizer.kind == "char":
+            return {"bpc": loss / math.log(2)}
+        return {"perplexity": math.exp(min(loss, 700.0))}
+
+    def diverged(self, metrics: dict[str, float]) -> str | None:
+        reason = super().diverged(metrics)
+        # Twice the loss of a uniform guess, plus a nat: no model that is learning gets there.
+        ceiling = 2 * math.log(len(self.tokenizer)) + 1
+        if reason is None and metrics["loss"] > ceiling:
+            reason = (f"validation loss {metrics['loss']:.4g} nats/token, far above a uniform guess "
+                      f"(ln {len(self.tokenizer)} = {math.log(len(self.tokenizer)):.2f})")
+        return reason
+
+    def describe(self, model: nn.Module) -> str:
+        corpus = self.settings["corpus"]
+        parameters = sum(p.numel() for p in model.parameters())
+        files = f"{self.files} file{'s' if self.files != 1 else ''}"
+        return (f"{self.model_config.cell} language model ({parameters:,} parameters, {len(self.tokenizer)} "
+                f"{self.tokenizer.kind} tokens) on {len(self.train_tokens):,} tokens of "
+                f"{corpus.path or 'the Python standard library'} ({files}), validating on {len(self.val_tokens):,}")
+
+
+def _table(value: Any, section: str) -> dict:
+    if not isinstance(value, dict):
+        raise SettingsError(f"[{section}] must be a table of settings, got {type(value).__name__}")
+    return value
+
+
+def _absolute(path: str | None) -> str | None:
+    return None if path is None else str(Path(path).expanduser().resolve())
+
+
+# --------------------------------------------------------------------------------------------------
+# The library's entry points
 
 
 def train(
@@ -113,88 +289,34 @@ def train(
     val_fraction: float = 0.1,
     val_data: str | None = None,
     resume: bool = False,
+    **options: Any,
 ) -> TrainResult:
     """Train a language model into ``run_dir`` (or, with ``resume``, continue the run there).
 
     With ``resume`` the settings come from ``run_dir/config.json``; ``train_config`` may only
-    change the budget (``steps`` / ``minutes``), the rest of it is ignored.
+    change the budget (``steps`` / ``minutes``), the rest of it is ignored. ``options`` go to
+    :func:`rnnkit.tasks.runs.train` (callbacks, handle_signals, tensorboard, cache, device).
     """
-    run_dir = Path(run_dir)
     if resume:
-        saved = read_json(run_dir / CONFIG_FILE)
-        corpus = CorpusConfig(**saved["corpus"])
-        model_config = LanguageModelConfig.from_json(saved["model"])
-        stored = TrainConfig(**saved["train"])
-        train_config = stored if train_config is None else replace(stored, steps=train_config.steps,
-                                                                     minutes=train_config.minutes)
-        val_fraction, val_data = saved["val_fraction"], saved["val_data"]
-        if not (run_dir / TRAINER_FILE).is_file():
-            raise CheckpointError(f"{run_dir / TRAINER_FILE} does not exist: the run never saved, nothing to resume")
-    else:
-        if (run_dir / CONFIG_FILE).exists():
-            raise ValueError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out")
-        corpus = corpus or CorpusConfig()
-        model_options = model_options or {}
-        train_config = train_config or TrainConfig(minutes=3.0)
-        check_model_options(model_options)
-    encoded = encode_corpus(corpus, cache_dir(run_dir))
-    tokenizer = encoded.tokenizer
-    if val_data is None:
-        train_tokens, val_tokens = split_tokens(encoded.tokens, val_fraction)
-    else:
-        train_tokens = encoded.tokens
-        val_tokens = encode_corpus(replace(corpus, path=val_data), cache_dir(run_dir), tokenizer).tokens
-    if resume:
-        if Tokenizer.from_json(read_json(run_dir / VOCAB_FILE)).tokens != tokenizer.tokens:
-            raise DataError(f"the text of {corpus.path or 'the standard library'} changed since the run in {run_dir} "
-                            f"started: its vocabulary differs from {run_dir / VOCAB_FILE}")
-    else:
-        model_config = LanguageModelConfig(vocab_size=len(tokenizer),
-                                           adaptive_cutoffs=adaptive_cutoffs(len(tokenizer), adaptive), **model_options)
-    batches = StreamBatches(train_tokens, train_config.batch_size, train_config.seq_len,
-                            min_steps=train_config.seq_len)
-    val_slice = val_tokens if train_config.val_tokens == 0 else val_tokens[: train_config.val_tokens]
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / CONFIG_FILE, {
-        "task": "lm", "rnnkit": __version__, "model": model_config.to_json(), "corpus": asdict(corpus),
-        "val_fraction": val_fraction, "val_data": val_data, "train": asdict(train_config),
-    })
-    write_json(run_dir / VOCAB_FILE, tokenizer.to_json())
-
-    seed_everything(train_config.seed)
-    model = LanguageModel(model_config)
-    metric, unit = metric_for(tokenizer)
-
-    def evaluate() -> float:
-        return evaluate_tokens(model, val_slice, train_config.batch_size, train_config.seq_len)[0]
-
-    def on_best(step: int, loss: float | None) -> None:
-        metadata = {"step": str(step)} | ({} if loss is None else {"val_loss": repr(loss)})
-        save_weights(run_dir / MODEL_FILE, model, metadata)
-
-    trainer = Trainer(model, batches, train_config, run_dir, evaluate if len(val_slice) >= 2 else None,
-                      on_best, metric, unit)
-    parameters = sum(p.numel() for p in model.parameters())
-    print(f"{'resuming' if resume else 'training'} {model_config.cell} language model ({parameters:,} parameters, "
-          f"{len(tokenizer)} {tokenizer.kind} tokens) on {len(train_tokens):,} tokens of "
-          f"{corpus.path or 'the Python standard library'} ({encoded.files} files), "
-          f"validating on {len(val_slice):,}", file=sys.stderr, flush=True)
-    if resume:
-        trainer.resume()
-    return trainer.run()
+        return runs.train("lm", None, run_dir, resume=True, budget=train_config, **options)
+    record = {
+        "corpus": to_record(corpus or CorpusConfig()),
+        "split": {"val_fraction": val_fraction, "val_data": val_data},
+        "model": dict(model_options or {}) | {"adaptive": adaptive},
+        "train": to_record(train_config or TrainConfig(minutes=DEFAULT_MINUTES)),
+    }
+    return runs.train("lm", LanguageModelingTask.settings_from_record(record), run_dir, **options)
 
 
 def load_run(run_dir: str | Path) -> tuple[LanguageModel, Tokenizer, dict]:
-    """The model (best weights, eval mode), tokenizer and config of a run directory."""
+    """The model (best weights, eval mode), tokenizer and config of a language-model run directory."""
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise CheckpointError(f"run directory {run_dir} does not exist")
-    config = read_json(run_dir / CONFIG_FILE)
-    if config.get("task") != "lm" or "model" not in config:
-        raise CheckpointError(f"{run_dir / CONFIG_FILE} is not the config of a language-model run")
+    config = runs.read_config(run_dir)
+    if config["task"] != "lm":
+        raise CheckpointError(f"{run_dir} holds a {config['task']!r} run, not a language model")
+    settings = LanguageModelingTask.settings_from_record(config, derived=True)
     tokenizer = Tokenizer.from_json(read_json(run_dir / VOCAB_FILE))
-    model = LanguageModel(LanguageModelConfig.from_json(config["model"]))
+    model = LanguageModel(settings["model"])
     if model.config.vocab_size != len(tokenizer):
         raise CheckpointError(f"{run_dir}: the model has {model.config.vocab_size} tokens but vocab.json {len(tokenizer)}")
     load_weights(run_dir / MODEL_FILE, model)

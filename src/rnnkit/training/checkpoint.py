@@ -8,10 +8,12 @@ The trainer's state is one file, so it can never be half old and half new::
     trainer.safetensors
         tensors   model.<name>          the latest weights
                   optimizer.<i>.<key>   per-parameter optimizer state (AdamW: step, exp_avg, exp_avg_sq)
-                  rng.torch             torch's CPU generator state (uint8)
+                  rng.torch             torch's CPU generator state (uint8); rng.cuda: its GPU's
                   carried.<j>           the hidden state carried into the next chunk (if any)
+                  rank<r>.…             the same, of process r > 0 under data-parallel training
         metadata  "trainer": JSON       step, data position, time spent, best validation, the
-                                        optimizer's param_groups, Python's and numpy's RNG states, …
+                                        optimizer's param_groups, Python's and numpy's RNG states,
+                                        the number of processes, the gradient scaler's state, …
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import os
 import random
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -134,24 +137,44 @@ def load_weights(path: str | Path, model: nn.Module) -> dict[str, str]:
 # Random number generators
 
 
-def rng_state() -> tuple[Tensor, dict]:
-    """torch's CPU generator state (a uint8 tensor) and Python's and numpy's (JSON)."""
-    version, internal, gauss = random.getstate()
-    kind, keys, position, has_gauss, cached = np.random.get_state()
-    record = {
-        "python": [version, list(internal), gauss],
-        "numpy": [kind, keys.tolist(), int(position), int(has_gauss), float(cached)],
-    }
-    return torch.get_rng_state(), record
+@dataclass
+class RankState:
+    """What one process carries from step to step besides the shared weights: its generators'
+    states (torch's CPU one, its GPU's if it has one, Python's and numpy's) and its carried state."""
+
+    torch_rng: Tensor
+    record: dict
+    cuda_rng: Tensor | None = None
+    carried: State = None
+
+    @classmethod
+    def capture(cls, carried: State = None, device: torch.device | None = None) -> RankState:
+        version, internal, gauss = random.getstate()
+        kind, keys, position, has_gauss, cached = np.random.get_state()
+        record = {
+            "python": [version, list(internal), gauss],
+            "numpy": [kind, keys.tolist(), int(position), int(has_gauss), float(cached)],
+        }
+        cuda = torch.cuda.get_rng_state(device) if device is not None and device.type == "cuda" else None
+        carried = _detached_cpu(carried)
+        return cls(torch.get_rng_state(), record, cuda, carried)
+
+    def restore(self, device: torch.device | None = None) -> None:
+        torch.set_rng_state(self.torch_rng)
+        if self.cuda_rng is not None and device is not None and device.type == "cuda":
+            torch.cuda.set_rng_state(self.cuda_rng, device)
+        version, internal, gauss = self.record["python"]
+        random.setstate((version, tuple(internal), gauss))
+        kind, keys, position, has_gauss, cached = self.record["numpy"]
+        np.random.set_state((kind, np.array(keys, dtype=np.uint32), position, has_gauss, cached))
 
 
-def set_rng_state(torch_state: Tensor, record: dict) -> None:
-    """Restore what :func:`rng_state` captured."""
-    torch.set_rng_state(torch_state)
-    version, internal, gauss = record["python"]
-    random.setstate((version, tuple(internal), gauss))
-    kind, keys, position, has_gauss, cached = record["numpy"]
-    np.random.set_state((kind, np.array(keys, dtype=np.uint32), position, has_gauss, cached))
+def _detached_cpu(state: State) -> State:
+    if state is None:
+        return None
+    if isinstance(state, Tensor):
+        return state.detach().cpu().contiguous()
+    return tuple(part.detach().cpu().contiguous() for part in state)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -159,39 +182,75 @@ def set_rng_state(torch_state: Tensor, record: dict) -> None:
 
 
 def save_trainer_state(
-    path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, carried: State, info: dict
+    path: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    carried: State,
+    info: dict,
+    ranks: list[RankState] | None = None,
+    scaler: dict | None = None,
 ) -> None:
-    """Atomically write weights, optimizer, RNG states, the carried state and ``info`` to one file."""
-    tensors = {f"model.{name}": tensor for name, tensor in model_tensors(model).items()}
+    """Atomically write weights, optimizer, RNG states, the carried state and ``info`` to one file.
+
+    ``ranks`` holds every process's :class:`RankState` under data-parallel training (rank 0's
+    generators and ``carried`` otherwise); ``scaler`` a gradient scaler's state (fp16).
+    """
+    tensors = {f"model.{name}": tensor.cpu() for name, tensor in model_tensors(model).items()}
     optimizer_state = optimizer.state_dict()
     for index, entries in optimizer_state["state"].items():
         for key, value in entries.items():
-            tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).contiguous()
-    torch_rng, rng_record = rng_state()
-    tensors["rng.torch"] = torch_rng
-    parts = () if carried is None else (carried,) if isinstance(carried, Tensor) else tuple(carried)
-    for j, part in enumerate(parts):
-        tensors[f"carried.{j}"] = part.detach().contiguous()
+            tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    ranks = ranks or [RankState.capture(carried)]
+    records, carried_kinds = [], []
+    for rank, state in enumerate(ranks):
+        prefix = "" if rank == 0 else f"rank{rank}."
+        tensors[f"{prefix}rng.torch"] = state.torch_rng
+        if state.cuda_rng is not None:
+            tensors[f"{prefix}rng.cuda"] = state.cuda_rng
+        parts = () if state.carried is None else (state.carried,) if isinstance(state.carried, Tensor) else state.carried
+        for j, part in enumerate(parts):
+            tensors[f"{prefix}carried.{j}"] = part
+        records.append(state.record)
+        carried_kinds.append(None if state.carried is None else "tensor" if isinstance(state.carried, Tensor)
+                             else len(parts))
     record = info | {
         "param_groups": optimizer_state["param_groups"],
-        "rng": rng_record,
-        "carried": None if carried is None else "tensor" if isinstance(carried, Tensor) else len(parts),
+        "rng": records[0],
+        "carried": carried_kinds[0],
+        "world_size": len(ranks),
+        "ranks": [{"rng": r, "carried": c} for r, c in zip(records[1:], carried_kinds[1:])],
+        "scaler": scaler,
     }
     atomic_write(path, save_safetensors(tensors, metadata={"trainer": json.dumps(record)}))
 
 
-def load_trainer_state(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[State, dict]:
-    """Restore what :func:`save_trainer_state` wrote (RNG states included); returns (carried, info)."""
+def load_trainer_state(
+    path: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    rank: int = 0,
+    world_size: int = 1,
+    device: torch.device | None = None,
+) -> tuple[State, dict]:
+    """Restore what :func:`save_trainer_state` wrote; returns (carried, info).
+
+    Process ``rank`` of ``world_size`` restores its own generators and carried state. A file
+    written by another number of processes restores exactly the weights and the optimizer; the
+    generators then come from rank ``rank mod saved ranks`` and the carried state starts afresh
+    (the data shards differ), so such a resume is close to, not exactly, the uninterrupted run.
+    """
     tensors, metadata = read_safetensors(path)
     if "trainer" not in metadata:
         raise CheckpointError(f"{path} holds no trainer state (no 'trainer' metadata)")
     record = json.loads(metadata["trainer"])
     load_model_tensors(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(path))
+    target = next(model.parameters(), torch.empty(0)).device
     state: dict[int, dict] = {}
     for name, tensor in tensors.items():
         if name.startswith("optimizer."):
             _, index, key = name.split(".", 2)
-            state.setdefault(int(index), {})[key] = tensor
+            # AdamW's step counts stay on the CPU; the moments go where the parameters are.
+            state.setdefault(int(index), {})[key] = tensor if tensor.dim() == 0 else tensor.to(target)
     fresh_groups = optimizer.state_dict()["param_groups"]
     if len(fresh_groups) != len(record["param_groups"]):
         raise CheckpointError(f"{path}: the optimizer has {len(fresh_groups)} parameter groups, the file "
@@ -202,12 +261,18 @@ def load_trainer_state(path: str | Path, model: nn.Module, optimizer: torch.opti
         for fresh, saved in zip(fresh_groups, record["param_groups"])
     ]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
-    set_rng_state(tensors["rng.torch"], record["rng"])
-    kind = record["carried"]
+    saved_world = record.get("world_size", 1)
+    source = rank % saved_world
+    prefix = "" if source == 0 else f"rank{source}."
+    entry = {"rng": record["rng"], "carried": record["carried"]} if source == 0 else record["ranks"][source - 1]
+    RankState(tensors[f"{prefix}rng.torch"], entry["rng"], tensors.get(f"{prefix}rng.cuda")).restore(device)
+    kind = entry["carried"] if saved_world == world_size else None
     if kind is None:
         carried: State = None
     elif kind == "tensor":
-        carried = tensors["carried.0"]
+        carried = tensors[f"{prefix}carried.0"]
     else:
-        carried = tuple(tensors[f"carried.{j}"] for j in range(kind))
+        carried = tuple(tensors[f"{prefix}carried.{j}"] for j in range(kind))
+    if carried is not None and device is not None:
+        carried = carried.to(device) if isinstance(carried, Tensor) else tuple(c.to(device) for c in carried)
     return carried, record

@@ -1,47 +1,59 @@
-"""The training loop: truncated BPTT over stream batches, with a budget, validation, checkpoints.
+"""The trainer: any :class:`~rnnkit.training.task.Task`, with a budget, validation and checkpoints.
 
-What it guarantees:
+What it guarantees, for every task:
 
 - **Budget.** ``steps`` (the run's total, counted across resumes) or ``minutes`` of training time.
-  The learning rate follows :class:`WarmupCosine` over that budget.
+  The learning rate warms up linearly, then follows a cosine over the budget or stays constant.
 - **Exact resume.** Everything that decides the next update is saved at a step boundary and
-  restored: weights, optimizer state, RNG states (dropout masks), the step, the data position and
-  the carried hidden state. Data order depends only on the position; the schedule only on the
-  step and the time spent. A resumed ``steps`` run ends with exactly the uninterrupted run's weights.
-- **Nothing lost.** SIGINT (Ctrl-C) and SIGTERM set a flag; at the next step boundary the loop saves
-  and returns ``"interrupted"``. The trainer state is also saved every ``save_every`` seconds. A
-  non-finite loss or gradient stops the run with ``"diverged"`` and does not overwrite the last good
-  checkpoint.
-- **Progress.** A tqdm bar on stderr (step, loss, the metric, tokens/s, time left), one JSON row per
-  ``log_every`` steps and per validation in ``metrics.jsonl``, and the curves as ``curves.png``.
+  restored: weights, optimizer state, every process's RNG states (dropout masks; the GPU's too),
+  the step, the data position, the carried state, the gradient scaler and early-stopping counts.
+  Batches depend only on the position, the schedule only on the step and the time spent, so a
+  resumed ``steps`` run ends with exactly the uninterrupted run's weights.
+- **Nothing lost.** SIGINT (Ctrl-C) and SIGTERM set a flag; at the next step boundary the trainer
+  saves and returns ``"interrupted"`` (on every rank, whichever one was signalled). The trainer
+  state is also saved every ``save_every`` seconds. A non-finite loss or gradient, or validation
+  metrics the task calls diverged, stop the run with ``"diverged"`` without overwriting the last
+  good checkpoint. Signal handlers are installed only on the main thread (and only when asked):
+  from another thread or a notebook, :meth:`Trainer.request_stop` does the same.
+- **Best checkpoint.** ``model.safetensors`` holds the weights of the best validation by the
+  task's selection metric (higher or lower is better); early stopping after ``patience``
+  validations without improvement.
+- **Devices and precision.** ``device`` auto/cpu/cuda[:N]; ``precision`` fp32, or bf16/fp16
+  autocast with float32 master weights (:mod:`rnnkit.training.precision`).
+- **Data-parallel.** Under torchrun the model is wrapped in DistributedDataParallel and each rank
+  reads its shard; clipping sees the all-reduced gradients, validation statistics are summed over
+  the ranks, and only rank 0 writes (:mod:`rnnkit.training.distributed`).
 
-The loop knows nothing of cells: it needs a model with ``loss(inputs, targets, state)``.
+The trainer knows nothing of cells or text: only the task contract.
 """
 
 from __future__ import annotations
 
-import json
 import math
+import random
 import signal
-import sys
+import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
-from torch import nn
-from tqdm import tqdm
+from torch import Tensor, nn
 
-from ..data import StreamBatches
-from .checkpoint import load_trainer_state, save_trainer_state
-from .plots import plot_curves
+from . import distributed
+from .callbacks import Callback, CurvesPlot, MetricsFile, ProgressBar, TensorBoard
+from .checkpoint import RankState, load_trainer_state, save_trainer_state, save_weights
+from .precision import PRECISIONS, autocast, check_precision, grad_scaler, resolve_device
 from .schedules import WarmupCosine
-from .tbptt import State, train_chunk
+from .task import Batch, Shard, State, Task
+from .tbptt import detach_state
 
 TRAINER_FILE = "trainer.safetensors"
-METRICS_FILE = "metrics.jsonl"
-CURVES_FILE = "curves.png"
+MODEL_FILE = "model.safetensors"
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("cosine", "constant")
+CLIP_MODES = ("norm", "value")
 
 
 @dataclass(frozen=True)
@@ -50,175 +62,374 @@ class TrainConfig:
 
     steps: int | None = None          # budget: optimizer steps in total (across resumes)
     minutes: float | None = None      # budget: minutes of training (across resumes)
-    batch_size: int = 32              # B parallel streams
-    seq_len: int = 64                 # k: steps per chunk (truncated BPTT length)
-    lr: float = 3e-3                  # peak learning rate of AdamW
-    weight_decay: float = 0.01        # AdamW's decoupled weight decay
+    batch_size: int = 32              # B: sequences (streams) per step, over all processes
+    seq_len: int = 64                 # k: steps per chunk of truncated BPTT (tasks that carry a state)
+    optimizer: str = "adamw"          # "adamw" or "sgd"
+    lr: float = 3e-3                  # peak learning rate
+    weight_decay: float = 0.01        # AdamW's decoupled weight decay; SGD's L2 penalty
+    momentum: float = 0.9             # SGD momentum
+    nesterov: bool = False            # SGD with Nesterov momentum
+    schedule: str = "cosine"          # after the warm-up: "cosine" decay, or "constant"
     warmup_steps: int = 20            # steps of linear learning-rate warm-up
-    final_lr_ratio: float = 0.05      # learning rate at the end of the budget, as a fraction of lr
-    clip: float | None = 1.0          # gradient clipping by global norm; None turns it off
+    final_lr_ratio: float = 0.05      # learning rate at the end of a cosine, as a fraction of lr
+    clip: float = 1.0                 # gradient clipping threshold; 0 turns it off
+    clip_mode: str = "norm"           # "norm": by the global L2 norm; "value": each element to ±clip
+    patience: int = 0                 # stop after this many validations without improvement; 0: never
     val_every: int | None = None      # steps between validations; None: ten per run (for a time
                                       # budget, at most a fifth of the time spent validating)
     val_tokens: int = 100_000         # tokens of the validation text read per validation; 0: all
     save_every: float = 60.0          # seconds between saves of the trainer state
     log_every: int = 10               # steps between training rows of metrics.jsonl
     seed: int = 0                     # seeds torch, numpy and Python's random
+    device: str = "auto"              # "auto" (a GPU if there is one), "cpu", "cuda" or "cuda:N"
+    precision: str = "fp32"           # "fp32", or autocast in "bf16" or "fp16" (GPU only)
 
     def __post_init__(self) -> None:
+        if self.clip is None:              # run configs written before clipping took 0 for "off"
+            object.__setattr__(self, "clip", 0.0)
         if (self.steps is None) == (self.minutes is None):
             raise ValueError(f"give exactly one budget, steps or minutes; got steps={self.steps}, minutes={self.minutes}")
-        if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 1):
+        if self.steps is not None and (not _is_int(self.steps) or self.steps < 1):
             raise ValueError(f"steps must be a positive integer, got {self.steps!r}")
-        if self.minutes is not None and not self.minutes > 0:
-            raise ValueError(f"minutes must be positive, got {self.minutes!r}")
+        if self.minutes is not None and not (_is_number(self.minutes) and 0 < self.minutes < math.inf):
+            raise ValueError(f"minutes must be a positive number, got {self.minutes!r}")
         for name in ("batch_size", "seq_len", "log_every"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not _is_int(value) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be non-negative, got {self.weight_decay!r}")
-        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be a non-negative integer, got {self.warmup_steps!r}")
-        if not 0.0 <= self.final_lr_ratio <= 1.0:
+        for name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("clip_mode", CLIP_MODES),
+                              ("precision", tuple(PRECISIONS))):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}; got {getattr(self, name)!r}")
+        # A learning rate beyond float32's range overflows inside the optimizer; 1e3 is already absurd.
+        if not (_is_number(self.lr) and 0 < self.lr <= 1e3):
+            raise ValueError(f"lr must be a positive number of at most 1000, got {self.lr!r}")
+        for name in ("weight_decay", "clip"):
+            value = getattr(self, name)
+            if not (_is_number(value) and 0 <= value < math.inf):
+                raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+        if not (_is_number(self.momentum) and 0 <= self.momentum < 1):
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            raise ValueError("nesterov needs optimizer 'sgd' with a momentum above 0")
+        for name in ("warmup_steps", "patience"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if not (_is_number(self.final_lr_ratio) and 0.0 <= self.final_lr_ratio <= 1.0):
             raise ValueError(f"final_lr_ratio must be in [0, 1], got {self.final_lr_ratio!r}")
-        if self.clip is not None and not self.clip > 0:
-            raise ValueError(f"clip must be positive (or None for no clipping), got {self.clip!r}")
-        if self.val_every is not None and (not isinstance(self.val_every, int) or self.val_every < 1):
+        if self.val_every is not None and (not _is_int(self.val_every) or self.val_every < 1):
             raise ValueError(f"val_every must be a positive integer or None, got {self.val_every!r}")
-        if not isinstance(self.val_tokens, int) or self.val_tokens < 0:
+        if not _is_int(self.val_tokens) or self.val_tokens < 0:
             raise ValueError(f"val_tokens must be a non-negative integer, got {self.val_tokens!r}")
-        if not self.save_every > 0:
-            raise ValueError(f"save_every must be positive, got {self.save_every!r}")
+        if not (_is_number(self.save_every) and 0 < self.save_every < math.inf):
+            raise ValueError(f"save_every must be a positive number of seconds, got {self.save_every!r}")
+        if not isinstance(self.device, str):
+            raise ValueError(f"device must be a string (auto, cpu, cuda, cuda:N), got {self.device!r}")
 
     def budget_seconds(self) -> float | None:
         return None if self.minutes is None else self.minutes * 60.0
 
 
-@dataclass(frozen=True)
-class Metric:
-    """How a loss in nats per token is reported: ``bpc`` (÷ ln 2) or ``perplexity`` (exp)."""
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
-    name: str
 
-    def __call__(self, loss: float) -> float:
-        if self.name == "bpc":
-            return loss / math.log(2)
-        return math.exp(min(loss, 700.0))
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
 @dataclass(frozen=True)
 class TrainResult:
-    """How a run ended: ``finished``, ``interrupted`` (a signal; saved) or ``diverged`` (not saved)."""
+    """How a run ended: ``finished`` (budget spent or stopped early), ``interrupted`` (a signal or
+    :meth:`Trainer.request_stop`; saved) or ``diverged`` (the last good checkpoint kept)."""
 
     status: str
     step: int
-    best_val_loss: float | None
+    best_value: float | None           # the best validation value of the selection metric
+    best_metric: str = "loss"
     message: str = ""
-    signal: int | None = None        # the signal that interrupted the run
+    signal: int | None = None          # the signal that interrupted the run
+
+    @property
+    def best_val_loss(self) -> float | None:
+        """The best validation loss, where the loss is what selects the best checkpoint."""
+        return self.best_value if self.best_metric == "loss" else None
 
 
-class _StopFlag:
-    """SIGINT/SIGTERM handlers that only record the signal; the loop acts at a step boundary."""
+class _Objective(nn.Module):
+    """The task's loss as a module's forward, so DistributedDataParallel's hooks see every call."""
 
-    def __init__(self) -> None:
-        self.signal: int | None = None
-        self._previous: dict[int, object] = {}
+    def __init__(self, task: Task, model: nn.Module) -> None:
+        super().__init__()
+        self.task = task
+        self.model = model
 
-    def __enter__(self) -> _StopFlag:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self
+    def forward(self, batch: Batch, state: State) -> tuple[Tensor, State]:
+        return self.task.loss(self.model, batch, state)
 
-    def _handle(self, signum: int, frame: object) -> None:
-        self.signal = signum
 
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+@dataclass
+class _Window:
+    """Training figures accumulated between two log rows."""
+
+    loss: float = 0.0
+    steps: int = 0
+    items: int = 0
+    seconds: float = 0.0
+    lr: float = 0.0
 
 
 class Trainer:
-    """Trains ``model`` on ``batches`` under ``config``, writing into ``run_dir``.
+    """Trains ``task``'s model under ``config``, writing into ``run_dir`` (rank 0 only).
+
+    Constructing a trainer builds the model (seeded), moves it to the device, wraps it for
+    data-parallel training under torchrun, and writes nothing: :meth:`run` does.
 
     Args:
-        model: a module with ``loss(inputs (T, B), targets (T, B), state) -> (loss, state)``.
-        batches: the training streams.
-        config: budget and optimisation settings.
-        run_dir: where ``trainer.safetensors``, ``metrics.jsonl`` and ``curves.png`` go.
-        evaluate: the validation loss (nats/token) of the current model, or None for no validation.
-        on_best: called after a validation that improved on the best loss (e.g. to save the weights),
-            with the step and the loss; without validation, at every save.
-        metric: how losses are shown (bits per character or perplexity).
-        unit: what a token is called in the tokens/s figure ("chars", "words").
+        task: what to train (:class:`~rnnkit.training.task.Task`).
+        config: budget, optimisation, device and precision.
+        run_dir: where ``trainer.safetensors``, ``model.safetensors``, ``metrics.jsonl`` and
+            ``curves.png`` go.
+        callbacks: what shows and records progress; None: a progress bar, ``metrics.jsonl``,
+            ``curves.png`` (and TensorBoard event files in ``tensorboard`` if given).
+        handle_signals: install SIGINT/SIGTERM handlers during :meth:`run` (main thread only).
+        tensorboard: a directory for TensorBoard event files, with the default callbacks.
+
+    Example:
+        >>> trainer = Trainer(task, TrainConfig(steps=100), "runs/mine")   # doctest: +SKIP
+        >>> result = trainer.run()                                        # doctest: +SKIP
     """
 
     def __init__(
         self,
-        model: nn.Module,
-        batches: StreamBatches,
+        task: Task,
         config: TrainConfig,
         run_dir: str | Path,
-        evaluate: Callable[[], float] | None,
-        on_best: Callable[[int, float | None], None],
-        metric: Metric,
-        unit: str = "tokens",
+        callbacks: list[Callback] | None = None,
+        handle_signals: bool = True,
+        tensorboard: str | Path | None = None,
     ) -> None:
-        self.model = model
-        self.batches = batches
+        self.task = task
         self.config = config
         self.run_dir = Path(run_dir)
-        self.evaluate = evaluate
-        self.on_best = on_best
-        self.metric = metric
-        self.unit = unit
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        self.schedule = WarmupCosine(config.lr, config.warmup_steps, config.final_lr_ratio)
+        self.device = resolve_device(config.device)
+        check_precision(config.precision, self.device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        self.shard: Shard = distributed.setup(self.device)
+        self.is_writer = self.shard.rank == 0
+        seed_everything(config.seed)
+        self.model = task.build_model().to(self.device)
+        if self.shard.rank:                      # the same weights everywhere, other dropout masks
+            seed_everything(config.seed + self.shard.rank)
+        objective = _Objective(task, self.model)
+        if self.shard.world_size > 1:
+            objective = nn.parallel.DistributedDataParallel(
+                objective, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=task.find_unused_parameters,
+            )
+        self.objective = objective
+        self.batches = task.train_batches(self.shard)
+        self.optimizer = make_optimizer(config, self.model)
+        self.schedule = WarmupCosine(config.lr, config.warmup_steps,
+                                     config.final_lr_ratio if config.schedule == "cosine" else 1.0)
+        self.scaler = grad_scaler(config.precision, self.device)
+        if not self.is_writer:
+            callbacks = []
+        elif callbacks is None:
+            callbacks = [ProgressBar(), MetricsFile(self.run_dir), CurvesPlot(self.run_dir)]
+            if tensorboard is not None:
+                callbacks.append(TensorBoard(tensorboard))
+        self.callbacks = callbacks
+        self.handle_signals = handle_signals
+        self.validates = task.has_validation()
         self.step = 0
         self.position = 0
         self.elapsed = 0.0
-        self.best_val_loss: float | None = None
+        self.best_value: float | None = None
         self.best_step: int | None = None
+        self.bad_validations = 0
         self.last_val_elapsed = 0.0
         self.last_val_step: int | None = None
         self.last_val_seconds = 0.0
         self.carried: State = None
+        self._stop: int | None = None
 
     # ----------------------------------------------------------------------------------------------
+    # Entry points
+
+    def run(self) -> TrainResult:
+        """Train until the budget is spent, a stop is asked for, early stopping, or divergence."""
+        if self.is_writer:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._emit("on_start")
+        with _SignalFlag(self, self.handle_signals):
+            result = self._loop()
+        self._emit("on_end", result)
+        return result
+
+    def request_stop(self, signum: int = signal.SIGINT) -> None:
+        """Stop at the next step boundary, saving first (thread-safe; what the signal handlers call)."""
+        self._stop = signum
 
     def resume(self) -> None:
-        """Restore the state saved in ``run_dir`` (after the model was built the same way)."""
-        self.carried, info = load_trainer_state(self.run_dir / TRAINER_FILE, self.model, self.optimizer)
+        """Restore the state saved in ``run_dir`` (written by a trainer of the same task and config)."""
+        self.carried, info = load_trainer_state(self.run_dir / TRAINER_FILE, self.model, self.optimizer,
+                                                self.shard.rank, self.shard.world_size, self.device)
         self.step, self.position, self.elapsed = info["step"], info["position"], info["elapsed_s"]
-        self.best_val_loss, self.best_step = info["best_val_loss"], info["best_step"]
+        self.best_value = info.get("best_value", info.get("best_val_loss"))
+        self.best_step = info["best_step"]
+        self.bad_validations = info.get("bad_validations", 0)
         self.last_val_elapsed, self.last_val_step = info["last_val_elapsed_s"], info["last_val_step"]
-        self._truncate_metrics()
+        if self.scaler is not None and info.get("scaler"):
+            self.scaler.load_state_dict(info["scaler"])
 
     def save(self) -> None:
-        """Write the trainer state (atomically)."""
+        """Write the trainer state atomically (rank 0; every rank takes part in gathering it)."""
+        ranks = distributed.gather(RankState.capture(self.carried, self.device))
+        if not self.is_writer:
+            return
         info = {
             "step": self.step, "position": self.position, "elapsed_s": self.elapsed,
-            "best_val_loss": self.best_val_loss, "best_step": self.best_step,
+            "best_value": self.best_value, "best_step": self.best_step, "selection": self.task.selection.metric,
+            "bad_validations": self.bad_validations,
             "last_val_elapsed_s": self.last_val_elapsed, "last_val_step": self.last_val_step,
         }
-        save_trainer_state(self.run_dir / TRAINER_FILE, self.model, self.optimizer, self.carried, info)
-        if self.evaluate is None:
-            self.on_best(self.step, None)
-
-    def _truncate_metrics(self) -> None:
-        """Drop metric rows written after the saved step (a run killed between saves wrote them)."""
-        path = self.run_dir / METRICS_FILE
-        if path.is_file():
-            lines = [line for line in path.read_text().splitlines() if line.strip()]
-            kept = [line for line in lines if json.loads(line)["step"] <= self.step]
-            path.write_text("".join(line + "\n" for line in kept))
-
-    def _log(self, row: dict) -> None:
-        with open(self.run_dir / METRICS_FILE, "a") as handle:
-            handle.write(json.dumps(row) + "\n")
+        scaler = self.scaler.state_dict() if self.scaler is not None else None
+        save_trainer_state(self.run_dir / TRAINER_FILE, self.model, self.optimizer, self.carried, info,
+                           ranks=ranks, scaler=scaler)
+        if not self.validates:
+            save_weights(self.run_dir / MODEL_FILE, self.model, {"step": str(self.step)})
 
     # ----------------------------------------------------------------------------------------------
+    # The loop
+
+    def _loop(self) -> TrainResult:
+        config = self.config
+        window = _Window()
+        last_save = time.monotonic()
+        while True:
+            stop, done, save_due = distributed.agree([
+                float(self._stop or 0), float(self._done()), float(time.monotonic() - last_save >= config.save_every),
+            ])
+            if stop:
+                self.save()
+                name = signal.Signals(int(stop)).name
+                return self._result("interrupted", f"{name} at step {self.step}: saved; continue with "
+                                                   f"--resume {self.run_dir}", int(stop))
+            if done:
+                break
+            if save_due:
+                self.save()
+                last_save = time.monotonic()
+            started = time.monotonic()
+            diverged = self._train_step(window)
+            if diverged:
+                return self._result("diverged", f"{diverged} at step {self.step + 1}: stopped without saving this "
+                                                f"step; {self._kept()} (try a lower --lr or --clip)")
+            self.step += 1
+            self.position += 1
+            spent = time.monotonic() - started
+            self.elapsed += spent
+            window.seconds += spent
+            if self.step % config.log_every == 0 or self._done():
+                self._log(window)
+                window = _Window()
+            self._emit("on_step")
+            if self._validation_due():
+                started = time.monotonic()
+                outcome = self._validate()
+                self.elapsed += time.monotonic() - started
+                if outcome is not None:
+                    return outcome
+        if self.validates and self.last_val_step != self.step:
+            outcome = self._validate()
+            if outcome is not None:
+                return outcome
+        self.save()
+        return self._result("finished")
+
+    def _train_step(self, window: _Window) -> str | None:
+        """One update; returns why the run diverged, or None."""
+        config = self.config
+        batch = self.batches.batch(self.position)
+        if batch.reset:
+            self.carried = None
+        lr = self.schedule(self.step, self._progress())
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        window.lr = lr
+        self.model.train()
+        with autocast(config.precision, self.device):
+            loss, carried = self.objective(batch.to(self.device), self.carried)
+        (nonfinite,) = distributed.agree([float(not torch.isfinite(loss).item())])
+        if nonfinite:
+            return f"loss {loss.item()}" if not torch.isfinite(loss) else "a non-finite loss on another process"
+        self.optimizer.zero_grad(set_to_none=True)
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        if (self.step + 1) % config.log_every == 0:
+            self._emit("on_gradients")
+        parameters = [p for p in self.model.parameters() if p.grad is not None]
+        norm = nn.utils.get_total_norm([p.grad for p in parameters])
+        if self.scaler is None and not torch.isfinite(norm):
+            return f"gradient norm {norm.item()}"
+        if config.clip > 0 and config.clip_mode == "norm":
+            nn.utils.clip_grads_with_norm_(parameters, config.clip, norm)
+        elif config.clip > 0:
+            nn.utils.clip_grad_value_(parameters, config.clip)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)     # skipped, and the scale lowered, on inf/NaN gradients
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.carried = detach_state(carried)
+        window.loss += loss.item()
+        window.steps += 1
+        window.items += batch.size
+        return None
+
+    def _log(self, window: _Window) -> None:
+        mean = window.loss / max(window.steps, 1)
+        items = window.items * self.shard.world_size
+        row = {"step": self.step, "elapsed_s": round(self.elapsed, 3), "split": "train", "loss": mean,
+               **self.task.loss_metrics(mean), "lr": window.lr,
+               self.task.throughput_key: round(items / max(window.seconds, 1e-9), 1)}
+        self._emit("on_log", row)
+
+    def _validate(self) -> TrainResult | None:
+        """Validate, keep the best weights; returns a result when the run must stop here."""
+        self.model.eval()
+        started = time.monotonic()
+        with torch.no_grad(), autocast(self.config.precision, self.device):
+            sums = self.task.validation_sums(self.model, self.shard)
+        metrics = self.task.metrics(distributed.sum_values(sums))
+        self.last_val_seconds = time.monotonic() - started
+        self.last_val_elapsed, self.last_val_step = self.elapsed, self.step
+        self._emit("on_validation", {"step": self.step, "elapsed_s": round(self.elapsed, 3), "split": "val",
+                                     **metrics})
+        reason = self.task.diverged(metrics)
+        if reason is not None:
+            return self._result("diverged", f"{reason} at step {self.step}; {self._kept()} (try a lower --lr)")
+        selection = self.task.selection
+        value = metrics[selection.metric]
+        if selection.better(value, self.best_value):
+            self.best_value, self.best_step, self.bad_validations = value, self.step, 0
+            if self.is_writer:
+                save_weights(self.run_dir / MODEL_FILE, self.model,
+                             {"step": str(self.step), selection.metric: repr(value)})
+        else:
+            self.bad_validations += 1
+            if self.config.patience and self.bad_validations >= self.config.patience:
+                self.save()
+                return self._result("finished", f"stopped early at step {self.step}: no better validation "
+                                                f"{selection.metric} in {self.bad_validations} validations")
+        return None
+
+    # ----------------------------------------------------------------------------------------------
+    # Helpers
 
     def _progress(self) -> float:
         config = self.config
@@ -231,7 +442,7 @@ class Trainer:
 
     def _validation_due(self) -> bool:
         config = self.config
-        if self.evaluate is None:
+        if not self.validates:
             return False
         if config.val_every is not None:
             return self.step % config.val_every == 0
@@ -239,102 +450,62 @@ class Trainer:
             return self.step % max(1, config.steps // 10) == 0
         # Ten per run, but never more than a fifth of the time: a slow validation waits longer.
         interval = max(config.budget_seconds() / 10, 4 * self.last_val_seconds)
-        return self.elapsed - self.last_val_elapsed >= interval
+        (due,) = distributed.agree([float(self.elapsed - self.last_val_elapsed >= interval)])
+        return bool(due)
 
-    def _validate(self) -> float:
-        self.model.eval()
-        started = time.monotonic()
-        with torch.no_grad():
-            loss = self.evaluate()
-        self.last_val_seconds = time.monotonic() - started
-        self.last_val_elapsed, self.last_val_step = self.elapsed, self.step
-        self._log({"step": self.step, "elapsed_s": round(self.elapsed, 3), "split": "val", "loss": loss,
-                   self.metric.name: self.metric(loss)})
-        if self.best_val_loss is None or loss < self.best_val_loss:
-            self.best_val_loss, self.best_step = loss, self.step
-            self.on_best(self.step, loss)
-        return loss
+    def _kept(self) -> str:
+        """What a stopped run leaves to continue from, in words."""
+        path = self.run_dir / TRAINER_FILE
+        if path.is_file():
+            return f"the last good checkpoint is kept in {self.run_dir}"
+        return f"nothing was saved yet: {self.run_dir} holds no checkpoint (start it again)"
 
-    def run(self) -> TrainResult:
-        """Train until the budget is spent, a signal arrives, or the loss diverges."""
-        config = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        budget = config.steps if config.steps is not None else round(config.budget_seconds())
-        bar = tqdm(total=budget, initial=min(self.step if config.steps else round(self.elapsed), budget),
-                   unit=" steps" if config.steps else " s", file=sys.stderr, dynamic_ncols=True,
-                   mininterval=0.5, bar_format="{percentage:3.0f}%|{bar:12}| {n_fmt}/{total_fmt}{unit} {desc}")
-        result = None
-        window_loss, window_steps, window_tokens, window_time = 0.0, 0, 0, 0.0
-        last_save = time.monotonic()
-        last_val = None
-        with _StopFlag() as stop, bar:
-            while not self._done():
-                if stop.signal is not None:
-                    self.save()
-                    name = signal.Signals(stop.signal).name
-                    result = TrainResult("interrupted", self.step, self.best_val_loss,
-                                         f"{name} at step {self.step}: saved; continue with --resume {self.run_dir}",
-                                         stop.signal)
-                    break
-                started = time.monotonic()
-                chunk = self.batches.chunk(self.position)
-                if chunk.reset:
-                    self.carried = None
-                lr = self.schedule(self.step, self._progress())
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
-                self.model.train()
-                loss, carried, norm = train_chunk(self.model, chunk.inputs, chunk.targets, self.carried,
-                                                  self.optimizer, config.clip)
-                if not torch.isfinite(loss) or (norm is not None and not torch.isfinite(norm)):
-                    what = f"loss {loss.item()}" if not torch.isfinite(loss) else f"gradient norm {norm.item()}"
-                    result = TrainResult("diverged", self.step, self.best_val_loss,
-                                         f"{what} at step {self.step + 1}: stopped without saving this step; the last "
-                                         f"good checkpoint is in {self.run_dir} (try a lower --lr or --clip)")
-                    break
-                self.carried = carried
-                self.step += 1
-                self.position += 1
-                spent = time.monotonic() - started
-                self.elapsed += spent
-                window_loss += loss.item()
-                window_steps += 1
-                window_tokens += chunk.inputs.numel()
-                window_time += spent
-                if self.step % config.log_every == 0 or self._done():
-                    mean = window_loss / window_steps
-                    speed = window_tokens / max(window_time, 1e-9)
-                    self._log({"step": self.step, "elapsed_s": round(self.elapsed, 3), "split": "train",
-                               "loss": mean, self.metric.name: self.metric(mean), "lr": lr,
-                               "tokens_per_s": round(speed, 1)})
-                    bar.set_description_str(self._status(mean, speed, last_val), refresh=False)
-                    window_loss, window_steps, window_tokens, window_time = 0.0, 0, 0, 0.0
-                if self._validation_due():
-                    started = time.monotonic()
-                    last_val = self._validate()
-                    self.elapsed += time.monotonic() - started
-                if time.monotonic() - last_save >= config.save_every:
-                    self.save()
-                    last_save = time.monotonic()
-                bar.update(1 if config.steps else min(round(self.elapsed), budget) - bar.n)
-            if result is None:
-                if self.evaluate is not None and self.last_val_step != self.step:
-                    self._validate()
-                self.save()
-                result = TrainResult("finished", self.step, self.best_val_loss)
-        if (self.run_dir / METRICS_FILE).is_file():
-            plot_curves(self.run_dir / METRICS_FILE, self.run_dir / CURVES_FILE, self.metric.name)
-        return result
+    def _result(self, status: str, message: str = "", signum: int | None = None) -> TrainResult:
+        return TrainResult(status, self.step, self.best_value, self.task.selection.metric, message, signum)
 
-    def _status(self, loss: float, speed: float, val_loss: float | None) -> str:
-        config = self.config
-        if config.steps is not None:
-            seconds_per_step = self.elapsed / max(self.step, 1)
-            left = (config.steps - self.step) * seconds_per_step
-        else:
-            left = config.budget_seconds() - self.elapsed
-        text = f"step {self.step} loss {loss:.3f} {self.metric.name} {self.metric(loss):.3f}"
-        if val_loss is not None:
-            text += f" val {self.metric(val_loss):.3f}"
-        minutes, seconds = divmod(max(int(left), 0), 60)
-        return text + f" {speed:,.0f} {self.unit}/s left {minutes}:{seconds:02d}"
+    def _emit(self, hook: str, *args: object) -> None:
+        for callback in self.callbacks:
+            method = getattr(callback, hook, None)
+            if method is not None:
+                method(self, *args)
+
+
+def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """AdamW, or SGD with (Nesterov) momentum, over the model's parameters."""
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                               nesterov=config.nesterov, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (every device), numpy and Python's random."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+class _SignalFlag:
+    """SIGINT/SIGTERM handlers that only ask the trainer to stop; it acts at a step boundary.
+
+    Installed only on the main thread (Python allows signal handlers nowhere else) and only when
+    the trainer is asked to handle signals; the previous handlers come back afterwards.
+    """
+
+    def __init__(self, trainer: Trainer, enabled: bool) -> None:
+        self.trainer = trainer
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> _SignalFlag:
+        if self.enabled:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.trainer.request_stop(signum)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)

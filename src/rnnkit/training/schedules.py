@@ -5,7 +5,8 @@
 
 The progress p is the fraction of the budget spent: steps done / planned steps, or seconds spent /
 planned seconds for a time budget. The schedule is a pure function of (step, progress): a resumed
-run that restores its step (and time spent) continues the same curve.
+run that restores its step (and time spent) continues the same curve. A constant learning rate
+after the warm-up is the same curve with lr_min = lr_max (``final_ratio=1``).
 """
 
 from __future__ import annotations
