@@ -18,7 +18,7 @@ lengths, dropout). Adding its analytic derivative lets it run on the bptt engine
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import ClassVar, NoReturn
 
 import torch
 from torch import Tensor
@@ -41,7 +41,20 @@ class Params(dict):
 
 
 class Cell:
-    """Base class of every recurrent cell.
+    """Base class of every recurrent cell: the equations of one time step, not a module.
+
+    A cell object holds no weights and cannot be called (``LSTMCell(10, 20)(x)`` raises a TypeError).
+    It tells a layer which parameters to create (:meth:`parameter_shapes`) and how to initialise them,
+    how one step runs (:meth:`step`) and, for the bptt engine, its derivative. It is not the one-step
+    module ``torch.nn.LSTMCell`` whose name it shares: to run a cell, use a layer,
+    ``rnnkit.Recurrent("lstm", 10, 20)`` or the drop-in ``rnnkit.LSTM``, ``rnnkit.GRU``, ``rnnkit.RNN``.
+    For one step at a time, as with ``torch.nn.LSTMCell``, call the layer on a length-1 input with the
+    state it returned last::
+
+        lstm = rnnkit.LSTM(10, 20)
+        hx = None
+        for x_t in x:                                 # x (T, B, 10), x_t (B, 10)
+            output, hx = lstm(x_t.unsqueeze(0), hx)   # output (1, B, 20); hx = (h, c), each (1, B, 20)
 
     Subclasses set the class attributes and write :meth:`step`. The default parameters are PyTorch's
     four (``weight_ih (G·H, I)``, ``weight_hh (G·H, H)``, ``bias_ih (G·H)``, ``bias_hh (G·H)``) where
@@ -78,6 +91,25 @@ class Cell:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}, bias={self.bias})"
+
+    def __call__(self, *args: object, **kwargs: object) -> NoReturn:
+        """Refuse, naming the layer to use: a torch user reads ``LSTMCell`` as torch's one-step module."""
+        cls = type(self).__name__
+        sizes = f"{self.input_size}, {self.hidden_size}{'' if self.bias else ', bias=False'}"
+        drop_in = {
+            "lstm": f"rnnkit.LSTM({sizes})",
+            "gru": f"rnnkit.GRU({sizes})",
+            "rnn_tanh": f"rnnkit.RNN({sizes})",
+            "rnn_relu": f"rnnkit.RNN({sizes}, nonlinearity='relu')",
+        }.get(getattr(self, "name", None))
+        layer = f"rnnkit.Recurrent({cls}, {sizes})"
+        raise TypeError(
+            f"{cls} objects are not callable: an rnnkit cell is the equations of one time step (parameter "
+            f"shapes, step, derivative) that a layer runs; it holds no weights and is not a module like "
+            f"torch.nn.LSTMCell. Use a layer: {f'{drop_in}, or ' if drop_in else ''}{layer}; for one step at a "
+            f"time, call it on a length-1 input with the state it returned: "
+            f"output, hx = layer(x_t.unsqueeze(0), hx)"
+        )
 
     # ----------------------------------------------------------------------------------------------
     # Parameters

@@ -44,11 +44,13 @@ class Recurrent(nn.Module):
         forget_bias: initial forget-gate bias for cells that have one (LSTM family).
 
     Inputs: ``input, hx=None, lengths=None``
-        - input: (T, B, I), (B, T, I) with ``batch_first``, (T, I) unbatched, or a ``PackedSequence``.
+        - input: (T, B, I), (B, T, I) with ``batch_first``, (T, I) unbatched, or a ``PackedSequence``;
+          in the parameters' dtype (another floating dtype only under ``torch.autocast``).
         - hx: initial state, (L·D, B, H); a tuple ``(h_0, c_0)`` for cells with a cell state.
-          Zeros when omitted.
-        - lengths: (B,) integers in [1, T]: sequence b is ``input[:lengths[b], b]``. Its state stops
-          there, later outputs are zero, and its backward direction starts there.
+          Zeros when omitted. On the input's device and in its dtype, as in ``torch.nn``.
+        - lengths: (B,) integers in [1, T], on the CPU or the input's device: sequence b is
+          ``input[:lengths[b], b]``. Its state stops there, later outputs are zero, and its backward
+          direction starts there.
 
     Outputs: ``output, h_n`` (or ``output, (h_n, c_n)``)
         - output: (T, B, D·H) last layer's hidden states (a ``PackedSequence`` for packed input).
@@ -157,6 +159,7 @@ class Recurrent(nn.Module):
         if packed:
             if lengths is not None:
                 raise ValueError("lengths must not be given with a PackedSequence input: it carries its own")
+            # Both None for a pack built with enforce_sorted=True: its batch is already in order.
             sorted_indices, unsorted_indices = input.sorted_indices, input.unsorted_indices
             x, lengths = pad_packed_sequence(input)                       # (T, B, I), original order
         else:
@@ -180,9 +183,12 @@ class Recurrent(nn.Module):
                 f"input has {x.size(-1)} features in its last dimension; "
                 f"this layer was built with input_size={self.input_size}"
             )
+        # Under autocast, an input of another floating dtype than the parameters is mixed precision.
+        autocast = torch.is_autocast_enabled(x.device.type)
+        self._check_input_dtype(x, autocast)
         if lengths is not None and not packed:
-            lengths = self._check_lengths(lengths, steps, batch)
-        states = self._initial_states(hx, batch, x, unbatched)
+            lengths = self._check_lengths(lengths, steps, batch, x.device)
+        states = self._initial_states(hx, batch, x, unbatched, autocast)
 
         finals: list[State] = []
         layer_input = x
@@ -200,10 +206,7 @@ class Recurrent(nn.Module):
 
         state_out = tuple(torch.stack([final[k] for final in finals]) for k in range(self.state_size))
         if packed:
-            output = pack_padded_sequence(
-                output.index_select(1, sorted_indices), lengths[sorted_indices], enforce_sorted=True
-            )
-            output = PackedSequence(output.data, output.batch_sizes, sorted_indices, unsorted_indices)
+            output = self._repack(output, lengths, sorted_indices, unsorted_indices)
         elif unbatched:
             output = output.squeeze(1)
             state_out = tuple(s.squeeze(1) for s in state_out)
@@ -213,7 +216,28 @@ class Recurrent(nn.Module):
 
     # ----------------------------------------------------------------------------------------------
 
-    def _check_lengths(self, lengths: Tensor, steps: int, batch: int) -> Tensor:
+    def _check_input_dtype(self, x: Tensor, autocast: bool) -> None:
+        """Refuse an input the parameters cannot multiply, before an engine fails on it obscurely."""
+        expected = self._parameter_dtype()
+        if x.dtype == expected:
+            return
+        if not x.is_floating_point():
+            raise ValueError(
+                f"input has dtype {x.dtype}; a recurrent layer reads floating-point features, like its "
+                f"parameters ({expected}). Convert it with input.to({expected}) (token ids go through an "
+                f"nn.Embedding first)"
+            )
+        if not autocast:
+            raise ValueError(
+                f"input has dtype {x.dtype} but this layer's parameters are {expected}: convert the input "
+                f"with input.to({expected}), or the layer with layer.to({x.dtype})"
+            )
+
+    def _parameter_dtype(self) -> torch.dtype:
+        """The dtype of the parameters, as the engines will read them (substitutes included)."""
+        return next(t for t in self.cell_params(0, 0).values() if t is not None).dtype
+
+    def _check_lengths(self, lengths: Tensor, steps: int, batch: int, device: torch.device) -> Tensor:
         if not isinstance(lengths, Tensor):
             lengths = torch.as_tensor(lengths)
         if lengths.dim() != 1 or lengths.numel() != batch:
@@ -221,6 +245,11 @@ class Recurrent(nn.Module):
                              f"got shape {tuple(lengths.shape)}")
         if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
             raise TypeError(f"lengths must hold integers, got dtype {lengths.dtype}")
+        if lengths.device.type != "cpu" and lengths.device != device:
+            raise ValueError(
+                f"lengths is on {lengths.device} but the input is on {device}: give lengths on the CPU "
+                f"(as torch's pack_padded_sequence wants) or on the input's device"
+            )
         low, high = int(lengths.min()), int(lengths.max())
         if low < 1:
             raise ValueError(f"lengths must be at least 1 (empty sequences cannot be run); got {low}")
@@ -228,7 +257,9 @@ class Recurrent(nn.Module):
             raise ValueError(f"lengths must be at most the input's T = {steps}; got {high}")
         return lengths.to(torch.int64)
 
-    def _initial_states(self, hx: StateInput, batch: int, x: Tensor, unbatched: bool) -> list[State]:
+    def _initial_states(
+        self, hx: StateInput, batch: int, x: Tensor, unbatched: bool, autocast: bool
+    ) -> list[State]:
         """Split ``hx`` into one state tuple per layer and direction (zeros when ``hx`` is None)."""
         count = self.num_layers * self.num_directions
         if hx is None:
@@ -250,5 +281,35 @@ class Recurrent(nn.Module):
                     f"initial state {name}_0 must have shape (num_layers * num_directions, B, hidden_size) "
                     f"= {expected}, got {tuple(tensor.shape)}"
                 )
-            checked.append(tensor.to(x.dtype))
+            checked.append(self._check_state_tensor(f"{name}_0", tensor, x, autocast))
         return [tuple(t[index] for t in checked) for index in range(count)]
+
+    @staticmethod
+    def _check_state_tensor(name: str, tensor: Tensor, x: Tensor, autocast: bool) -> Tensor:
+        """An initial state on the input's device and in its dtype (cast there only under autocast)."""
+        if tensor.device != x.device:
+            raise ValueError(
+                f"initial state {name} (in hx) is on {tensor.device} but the input is on {x.device}: "
+                f"move it with {name}.to({str(x.device)!r})"
+            )
+        if tensor.dtype == x.dtype:
+            return tensor
+        if autocast and tensor.is_floating_point():
+            return tensor.to(x.dtype)
+        expected = "the input is" if autocast else "the input and this layer's parameters are"
+        raise ValueError(
+            f"initial state {name} (in hx) has dtype {tensor.dtype} but {expected} {x.dtype}: "
+            f"convert it with {name}.to({x.dtype})"
+        )
+
+    @staticmethod
+    def _repack(
+        output: Tensor, lengths: Tensor, sorted_indices: Tensor | None, unsorted_indices: Tensor | None
+    ) -> PackedSequence:
+        """The padded (T, B, D·H) output as a ``PackedSequence`` with the input's own batch order."""
+        if sorted_indices is not None:
+            output = output.index_select(1, sorted_indices)
+        # The lengths sorted by value: the same whichever order ties were packed in, and no index
+        # on the input's device has to meet the CPU lengths.
+        packed = pack_padded_sequence(output, lengths.sort(descending=True).values)
+        return PackedSequence(packed.data, packed.batch_sizes, sorted_indices, unsorted_indices)
