@@ -8,6 +8,7 @@ import json
 from .. import engines
 from ..cells import cell_names, get_cell_class
 
+HEADER = ("cell", "engines", "equations")
 EXAMPLES = """examples:
   rnnkit cells            a table: name, engines, equations
   rnnkit cells --json     the same as a JSON list
@@ -46,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(records, indent=2, ensure_ascii=False))
         return 0
-    width = max(len(r["name"]) for r in records)
-    engine_width = max(len(",".join(r["engines"])) for r in records)
-    for record in records:
-        print(f"{record['name']:<{width}}  {','.join(record['engines']):<{engine_width}}  {record['summary']}")
+    rows = [HEADER, *((r["name"], ",".join(r["engines"]), r["summary"]) for r in records)]
+    width = max(len(name) for name, _, _ in rows)
+    engine_width = max(len(names) for _, names, _ in rows)
+    for name, names, summary in rows:
+        print(f"{name:<{width}}  {names:<{engine_width}}  {summary}")
     return 0

@@ -42,20 +42,19 @@ def can_run(engine: str, cell: Cell) -> bool:
 
 
 def check_engine(engine: str, cell: Cell) -> None:
-    """Raise a clear error if ``engine`` is unknown or cannot run ``cell``."""
+    """Raise a clear error if ``engine`` is unknown or cannot run ``cell``, naming the engines that can."""
     if engine not in engine_names():
         raise ValueError(f"unknown engine {engine!r}; choose one of: {', '.join(engine_names())}")
     if engine == "auto" or can_run(engine, cell):
         return
+    # ``auto`` runs every cell; list it first, then the engines that can run this one.
+    capable = ["auto", *(name for name in ENGINES if can_run(name, cell))]
+    choices = f"engine={capable[0]!r}" + "".join(f", {name!r}" for name in capable[1:-1]) + f" or {capable[-1]!r}"
     if engine == "fused":
-        raise ValueError(
-            f"engine='fused' runs only the cells PyTorch implements (rnn_tanh, rnn_relu, irnn, lstm, gru); "
-            f"cell {cell.name!r} needs engine='auto' or 'autograd'"
-        )
-    raise ValueError(
-        f"engine={engine!r} needs the cell's analytic derivative (bptt_forward, bptt_backward); "
-        f"cell {cell.name!r} defines only its step: use engine='autograd' (or 'auto')"
-    )
+        raise ValueError(f"engine='fused' runs only the cells PyTorch implements (rnn_tanh, rnn_relu, irnn, lstm, "
+                         f"gru); cell {cell.name!r} runs on {choices}")
+    raise ValueError(f"engine={engine!r} needs the cell's analytic derivative (bptt_forward, bptt_backward), which "
+                     f"cell {cell.name!r} does not define (only its step): it runs on {choices}")
 
 
 def resolve(engine: str, cell: Cell) -> str:
