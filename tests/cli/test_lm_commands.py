@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from rnnkit.cli.main import main
+from rnnkit.cli.sample import NO_REPEAT_NGRAM
 from rnnkit.data import CorpusConfig
 from rnnkit.decoding import generate
 from rnnkit.tasks import language_modeling as lm
@@ -80,8 +81,9 @@ def test_sample_stdout_holds_exactly_the_sample_and_a_seed_reproduces_it(run_dir
 def test_greedy_and_beam_strategies(run_dir, capsys):
     assert main(["sample", str(run_dir), "--strategy", "greedy", "--length", "40"]) == 0
     model, tokenizer, _ = lm.load_run(run_dir)
+    # Greedy decoding in the command blocks repeated n-grams by default (sample.NO_REPEAT_NGRAM).
     greedy = generate(model, torch.as_tensor(tokenizer.encode("\n"))[None], 40, strategy="greedy",
-                      banned_tokens=(tokenizer.unk_id,))
+                      banned_tokens=(tokenizer.unk_id,), no_repeat_ngram_size=NO_REPEAT_NGRAM["char"])
     assert capsys.readouterr().out == tokenizer.decode(int(t[0]) for t in greedy) + "\n"
     assert main(["sample", str(run_dir), "--strategy", "beam", "--beam-size", "3", "--length", "20"]) == 0
     assert len(capsys.readouterr().out) == 21

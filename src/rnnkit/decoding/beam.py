@@ -16,6 +16,12 @@ Neural Machine Translation System", section 7), in its simple form
 where |tokens| counts the generated tokens, the stop token included. α = 0 ranks by raw
 log-probability, which favours short outputs; α = 1 ranks by mean log-probability per token.
 (GNMT itself divides by ((5 + |tokens|) / 6)^α and adds a coverage term; neither is used here.)
+
+With ``no_repeat_ngram_size`` = n, a hypothesis is never extended by a token that would repeat an
+n-gram it already holds (Paulus et al. 2018; see :mod:`.repetition`): on a weak model the most
+probable continuations are loops, and the beam finds them more surely than greedy decoding does.
+Banned and blocked tokens get probability zero and their mass goes to the other tokens in
+proportion, so log-probabilities are then those of the model restricted to the allowed tokens.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .repetition import block_repeated_ngrams, check_no_repeat_ngram_size
 from .sampling import (
     DecoderState, StepModel, ban, check_banned, check_max_new_tokens, check_prompt, prime, token_ids,
 )
@@ -38,7 +45,7 @@ class Hypothesis:
 
     tokens: list[int]  # the generated tokens (the prompt excluded), ending with the stop token if one was emitted
     score: float       # log_prob / len(tokens) ** length_penalty: what the hypotheses are ranked by
-    log_prob: float    # log P(tokens | prompt) under the model
+    log_prob: float    # log P(tokens | prompt) under the model (restricted to the allowed tokens, if any are banned)
 
 
 def select_state(state: DecoderState, indices: Tensor) -> DecoderState:
@@ -75,6 +82,7 @@ def beam_search(
     length_penalty: float = 0.0,
     stop_tokens: Collection[int] = (),
     banned_tokens: Collection[int] = (),
+    no_repeat_ngram_size: int = 0,
     use_forward: bool = False,
 ) -> list[Hypothesis]:
     """The ``beam_size`` best continuations of one prompt, best first (see the module docstring).
@@ -88,6 +96,8 @@ def beam_search(
         length_penalty: α of the score log_prob / |tokens|^α; 0 ranks by raw log-probability.
         stop_tokens: token ids that finish a hypothesis.
         banned_tokens: token ids no hypothesis may contain (e.g. ``<unk>``).
+        no_repeat_ngram_size: n >= 1: no hypothesis contains the same n-gram twice (unless the
+            vocabulary leaves it no other token); 0 (default) turns it off.
         use_forward: prime through ``model.forward`` (see :func:`~rnnkit.decoding.prime`).
 
     Returns:
@@ -102,6 +112,7 @@ def beam_search(
     check_max_new_tokens(max_new_tokens)
     if not (isinstance(length_penalty, (int, float)) and math.isfinite(length_penalty)):
         raise ValueError(f"length_penalty must be a finite number, got {length_penalty!r}")
+    check_no_repeat_ngram_size(no_repeat_ngram_size)
     stops = token_ids(stop_tokens, prompt.device, "stop_tokens")
     banned = token_ids(banned_tokens, prompt.device, "banned_tokens")
     if max_new_tokens == 0:
@@ -115,8 +126,9 @@ def beam_search(
     alive_log_probs = torch.zeros(1, dtype=dtype, device=prompt.device)       # (n,)
     finished: list[Hypothesis] = []
     for position in range(max_new_tokens):
-        # log P(prefix + v) for every alive prefix and every token v.
-        candidates = alive_log_probs[:, None] + ban(logits, banned).log_softmax(dim=-1, dtype=dtype)   # (n, V)
+        # log P(prefix + v) for every alive prefix and every token v that is allowed after it.
+        allowed = block_repeated_ngrams(ban(logits, banned), alive_tokens, no_repeat_ngram_size)
+        candidates = alive_log_probs[:, None] + allowed.log_softmax(dim=-1, dtype=dtype)    # (n, V)
         log_probs, flat = candidates.flatten().topk(min(beam_size, candidates.numel()))  # (k,)
         possible = log_probs > -math.inf
         log_probs, flat = log_probs[possible], flat[possible]

@@ -3,8 +3,10 @@ r"""Autoregressive generation: prime a model with a prompt, then choose one toke
 Works on any model with ``step(tokens (B,), state) -> (logits (B, V), state)``; the state is
 the model's own business (any nested tuple of tensors whose dimension 1 is the batch, or None).
 
-Each next token is chosen from the logits z (B, V) either by argmax (see :mod:`.greedy`) or by
-sampling, in this order:
+Each next token is chosen from the logits z (B, V). First the logits of banned tokens are set to
+-inf, and on request two rules against repetition reshape them (see :mod:`.repetition`): CTRL's
+repetition penalty, then n-gram blocking. Then the token is the argmax (see :mod:`.greedy`) or is
+sampled, in this order:
 
 1. temperature T:   z ← z / T   (T → 0 tends to argmax, T = 1 is the model, T > 1 flattens);
 2. top-k:           keep the k largest logits (Fan et al. 2018, "Hierarchical Neural Story
@@ -27,6 +29,9 @@ import torch
 from torch import Tensor
 
 from .greedy import greedy_next
+from .repetition import (
+    block_repeated_ngrams, check_no_repeat_ngram_size, check_repetition_penalty, penalize_repetition,
+)
 
 DecoderState = Union[Tensor, tuple["DecoderState", ...], None]
 """A model's recurrent state: a tensor, a nested tuple of tensors (dimension 1 is the batch), or None."""
@@ -220,6 +225,8 @@ def generate(
     top_p: float | None = None,
     stop_tokens: Collection[int] = (),
     banned_tokens: Collection[int] = (),
+    no_repeat_ngram_size: int = 0,
+    repetition_penalty: float = 1.0,
     generator: torch.Generator | None = None,
     use_forward: bool = False,
 ) -> Iterator[Tensor]:
@@ -243,6 +250,11 @@ def generate(
         stop_tokens: token ids that finish a row.
         banned_tokens: token ids never generated (e.g. ``<unk>``); their probability goes to the
             other tokens in proportion, before top-k and top-p.
+        no_repeat_ngram_size: n >= 1: a row never generates an n-gram it has already generated
+            (see :func:`~rnnkit.decoding.repetition.block_repeated_ngrams`); 0 (default) turns it off.
+        repetition_penalty: θ > 0 of CTRL: the logits of the tokens a row has already generated are
+            divided by θ where positive and multiplied by it where negative, before the temperature
+            (see :func:`~rnnkit.decoding.repetition.penalize_repetition`); 1 (default) turns it off.
         use_forward: prime through ``model.forward`` (see :func:`prime`).
 
     Yields:
@@ -256,10 +268,14 @@ def generate(
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
     check_sampling_args(temperature, top_k, top_p)
+    check_no_repeat_ngram_size(no_repeat_ngram_size)
+    check_repetition_penalty(repetition_penalty)
     stops = token_ids(stop_tokens, prompt.device, "stop_tokens")
     banned = token_ids(banned_tokens, prompt.device, "banned_tokens")
 
-    def choose(logits: Tensor) -> Tensor:
+    def choose(logits: Tensor, history: Tensor) -> Tensor:
+        logits = penalize_repetition(ban(logits, banned), history, repetition_penalty)
+        logits = block_repeated_ngrams(logits, history, no_repeat_ngram_size)
         if strategy == "greedy":
             return greedy_next(logits)
         return sample_next(logits, temperature, top_k, top_p, generator)
@@ -272,7 +288,7 @@ def _generate(
     model: StepModel,
     prompt: Tensor,
     max_new_tokens: int,
-    choose: Callable[[Tensor], Tensor],
+    choose: Callable[[Tensor, Tensor], Tensor],
     stops: Tensor,
     banned: Tensor,
     use_forward: bool,
@@ -284,9 +300,11 @@ def _generate(
     check_banned(banned, logits.size(-1))
     finished = torch.zeros(prompt.size(0), dtype=torch.bool, device=prompt.device)  # (B,)
     tokens = torch.zeros(prompt.size(0), dtype=torch.long, device=prompt.device)    # (B,)
+    history = torch.empty(prompt.size(0), max_new_tokens, dtype=torch.long, device=prompt.device)  # (B, N)
     for position in range(max_new_tokens):
         # A finished row repeats the stop token it emitted last time.
-        tokens = torch.where(finished, tokens, choose(ban(logits, banned)))
+        tokens = torch.where(finished, tokens, choose(logits, history[:, :position]))
+        history[:, position] = tokens
         finished |= torch.isin(tokens, stops)
         yield tokens
         if position == max_new_tokens - 1 or bool(finished.all()):
