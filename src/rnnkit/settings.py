@@ -37,10 +37,13 @@ class SettingsError(ValueError):
     """A settings file or section that does not fit its schema; the message names the key."""
 
 
-def from_record(cls: type[T], record: Any, section: str, exclude: tuple[str, ...] = (), **fixed: Any) -> T:
+def from_record(cls: type[T], record: Any, section: str, exclude: tuple[str, ...] = (), complete: bool = False,
+                **fixed: Any) -> T:
     """``cls(**record)`` after checking keys and types; ``fixed`` values are not read from ``record``.
 
-    Fields in ``exclude`` must not appear in ``record`` (they are derived, not settable).
+    Fields in ``exclude`` must not appear in ``record`` (they are derived, not settable). With
+    ``complete`` every field must be there (a run's config.json records them all: a missing one
+    means the file was damaged, not that the default was meant).
     """
     if not isinstance(record, dict):
         raise SettingsError(f"[{section}] must be a table of settings, got {type(record).__name__}")
@@ -57,7 +60,7 @@ def from_record(cls: type[T], record: Any, section: str, exclude: tuple[str, ...
     for name in settable:
         field = fields[name]
         if name not in record:
-            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            if complete or (field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING):
                 raise SettingsError(f"[{section}] {name} is missing (required)")
             continue
         values[name] = _convert(record[name], hints[name], f"[{section}] {name}")

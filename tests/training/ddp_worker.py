@@ -51,8 +51,10 @@ def make_task(name: str, run_dir: Path, steps: int, text: Path | None = None):
 
 
 def text_file(directory: Path) -> Path:
+    """The language model's text, written once (before the ranks start: they only read it)."""
     path = directory / "text.txt"
-    path.write_text("".join(f"the {i % 7} cats sat on {i % 3} mats\n" for i in range(150)))
+    if not path.exists():
+        path.write_text("".join(f"the {i % 7} cats sat on {i % 3} mats\n" for i in range(150)))
     return path
 
 
@@ -72,6 +74,8 @@ def main() -> int:
         trainer.resume()
     batch = trainer.batches.batch(0)
     result = trainer.run()
+    if result.message:
+        print(result.message, file=sys.stderr)
     report.write_text(json.dumps({
         "rank": trainer.shard.rank, "world_size": trainer.shard.world_size, "status": result.status,
         "step": result.step, "callbacks": len(trainer.callbacks), "writer": trainer.is_writer,

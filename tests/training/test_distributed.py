@@ -33,6 +33,7 @@ def free_port() -> int:
 
 def start_ranks(task, run_dir, steps, tmp_path, world=2, option=""):
     port = free_port()
+    ddp_worker.text_file(Path(run_dir).parent)
     processes = []
     for rank in range(world):
         env = os.environ | {"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),

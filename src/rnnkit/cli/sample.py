@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 import torch
@@ -116,8 +117,20 @@ def check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--length must be non-negative, got {args.length}")
     if args.no_repeat_ngram is not None and args.no_repeat_ngram < 0:
         raise ValueError(f"--no-repeat-ngram must be non-negative (0: off), got {args.no_repeat_ngram}")
-    if not args.repetition_penalty > 0:
-        raise ValueError(f"--repetition-penalty must be positive (1: off), got {args.repetition_penalty}")
+    if not (args.repetition_penalty > 0 and math.isfinite(args.repetition_penalty)):
+        raise ValueError(f"--repetition-penalty must be a positive number (1: off), got {args.repetition_penalty}")
+    if not (args.temperature > 0 and math.isfinite(args.temperature)):
+        raise ValueError(f"--temperature must be a positive number, got {args.temperature}")
+    if args.top_k is not None and args.top_k < 1:
+        raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise ValueError(f"--top-p must be in (0, 1], got {args.top_p}")
+    if args.beam_size < 1:
+        raise ValueError(f"--beam-size must be at least 1, got {args.beam_size}")
+    if not math.isfinite(args.length_penalty) or args.length_penalty < 0:
+        raise ValueError(f"--length-penalty must be a non-negative number, got {args.length_penalty}")
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        raise ValueError(f"--seed must be a non-negative whole number, got {args.seed}")
     if args.strategy == "beam" and args.repetition_penalty != 1:
         raise ValueError("--repetition-penalty applies to --strategy sample and greedy; for beam search, use "
                          "--no-repeat-ngram")

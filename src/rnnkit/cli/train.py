@@ -71,7 +71,8 @@ def train_flags(lm: bool) -> dict[str, list[Flag]]:
     """The trainer's own flags ([train] section), by group; ``lm`` adds truncated BPTT's."""
     t = TrainConfig
     budget = [
-        Flag("steps", "train", "steps", "budget: N optimizer steps in total", int, t, metavar="N"),
+        Flag("steps", "train", "steps", "budget: N optimizer steps in total (default: a time budget, --minutes)",
+             int, t, metavar="N"),
         Flag("minutes", "train", "minutes", "budget: M minutes of training", float, t, metavar="M"),
     ]
     optimisation = [
@@ -224,7 +225,7 @@ TASKS = {
 RUN_FILES = ("Every run writes into its run directory: config.json, the task's artefacts, model.safetensors (best), "
              "trainer.safetensors (resume), metrics.jsonl and curves.png. Ctrl-C saves; --resume continues exactly.")
 # With --resume only these may be given: the rest comes from the run's config.json.
-RESUME_FLAGS = {"steps", "minutes", "device"}
+RESUME_FLAGS = {"steps", "minutes", "device", "path"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -251,7 +252,7 @@ def _add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
     run = parser.add_argument_group("run directory, configuration and processes")
     run.add_argument("--out", metavar="RUN_DIR", help=f"run directory (default: a new runs/{task}-DATE-TIME)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR (settings from its "
-                     "config.json; only --steps/--minutes and --device may change)")
+                     "config.json; only --steps/--minutes, --device and, for text that moved, --data may change)")
     run.add_argument("--config", metavar="TOML", help="read the settings from a TOML file (the sections of "
                      "config.json); flags override it")
     run.add_argument("--print-config", action="store_true", help="print the effective settings as TOML and exit")
@@ -327,14 +328,18 @@ def _resume(args: argparse.Namespace, task_class: type):
     refused += ["--config"] if args.config else []
     if refused:
         raise ValueError(f"--resume takes its settings from {Path(args.resume) / runs.CONFIG_FILE}; only --steps or "
-                         f"--minutes (and --device) may be given, not {' '.join(refused)}")
+                         f"--minutes (and --device, or --data for text that moved) may be given, not "
+                         f"{' '.join(refused)}")
     run_dir = Path(args.resume)
     budget = None
     if args.steps is not None or args.minutes is not None:
         budget = TrainConfig(steps=args.steps, minutes=args.minutes)
     print(f"run directory: {run_dir}", file=sys.stderr, flush=True)
+    moved = None
+    if getattr(args, "data", None) is not None:
+        moved = {"corpus": {"path": str(Path(args.data).expanduser().resolve())}}
     return runs.train(args.task, None, run_dir, resume=True, budget=budget, tensorboard=args.tensorboard,
-                      cache=args.cache_dir, device=args.device)
+                      cache=args.cache_dir, device=args.device, moved=moved)
 
 
 def _finish(command: str, result, run_dir: Path) -> int:

@@ -19,6 +19,7 @@ The regularisers of Merity et al. 2017 are in :mod:`rnnkit.models.regularization
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -77,6 +78,9 @@ class LanguageModelConfig:
             raise ValueError(f"unknown engine {self.engine!r}; choose one of: {', '.join(engine_names())}")
         for name in ("dropout", "input_dropout", "output_dropout", "weight_drop", "embedding_dropout"):
             _check_probability(name, getattr(self, name))
+        if self.forget_bias is not None and not (isinstance(self.forget_bias, (int, float))
+                                                  and math.isfinite(self.forget_bias)):
+            raise ValueError(f"forget_bias must be a finite number or None, got {self.forget_bias!r}")
         cutoffs = list(self.adaptive_cutoffs)
         if cutoffs and (cutoffs != sorted(set(cutoffs)) or cutoffs[0] < 1 or cutoffs[-1] >= self.vocab_size - 1):
             raise ValueError(

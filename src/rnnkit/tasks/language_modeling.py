@@ -29,7 +29,7 @@ from ..data import CorpusConfig, DataError, StreamBatches, Tokenizer, encode_cor
 from ..models import LanguageModel, LanguageModelConfig
 from ..settings import SettingsError, from_record, to_record
 from ..training import Batch, CheckpointError, Selection, Shard, Task, TrainConfig, TrainResult, load_weights, read_json, write_json
-from ..training.task import State
+from ..training.task import RECORD_KEYS, State
 from . import runs
 
 VOCAB_FILE = "vocab.json"
@@ -148,11 +148,14 @@ class LanguageModelingTask(Task):
         the data decides; a run's config.json (``derived``) has them too. A ``train`` without a
         budget gets ``minutes = DEFAULT_MINUTES``.
         """
-        unknown = sorted(set(record) - set(cls.sections) - {"task", "rnnkit"})
+        unknown = sorted(set(record) - set(cls.sections) - RECORD_KEYS)
         if unknown:
             raise SettingsError(f"unknown section {unknown[0]!r}; task 'lm' has: {', '.join(cls.sections)}")
-        corpus = from_record(CorpusConfig, record.get("corpus", {}), "corpus")
-        split = from_record(SplitConfig, record.get("split", {}), "split")
+        missing = [name for name in cls.sections if name not in record] if derived else []
+        if missing:
+            raise SettingsError(f"section [{missing[0]}] is missing")
+        corpus = from_record(CorpusConfig, record.get("corpus", {}), "corpus", complete=derived)
+        split = from_record(SplitConfig, record.get("split", {}), "split", complete=derived)
         if not derived:      # found again from any working directory
             corpus = replace(corpus, path=_absolute(corpus.path))
             split = replace(split, val_data=_absolute(split.val_data))
@@ -161,7 +164,7 @@ class LanguageModelingTask(Task):
         if adaptive not in ADAPTIVE_CHOICES:
             raise SettingsError(f"[model] adaptive must be one of {', '.join(ADAPTIVE_CHOICES)}, got {adaptive!r}")
         if derived:
-            model = from_record(LanguageModelConfig, model_record, "model")
+            model = from_record(LanguageModelConfig, model_record, "model", complete=True)
         else:
             # Checked as the model will be built, with a vocabulary large enough for any cutoffs.
             model = from_record(LanguageModelConfig, model_record, "model", exclude=DERIVED,
@@ -169,7 +172,7 @@ class LanguageModelingTask(Task):
         train_record = _table(record.get("train", {}), "train")
         if "steps" not in train_record and "minutes" not in train_record:
             train_record = train_record | {"minutes": DEFAULT_MINUTES}
-        train = from_record(TrainConfig, train_record, "train")
+        train = from_record(TrainConfig, train_record, "train", complete=derived)
         return {"corpus": corpus, "split": split, "model": model, "adaptive": adaptive, "train": train}
 
     @classmethod
@@ -189,6 +192,8 @@ class LanguageModelingTask(Task):
         encoded = encode_corpus(corpus, cache_dir)
         self.tokenizer = encoded.tokenizer
         self.files = encoded.files
+        # The cache entry's name hashes the text's bytes and the tokenizer settings.
+        self.fingerprint = encoded.directory.name
         if split.val_data is None:
             self.train_tokens, val_tokens = split_tokens(encoded.tokens, split.val_fraction)
         else:
@@ -207,17 +212,25 @@ class LanguageModelingTask(Task):
     def config_record(self) -> dict:
         record = self.settings_to_record(self.settings)
         record["model"] = self.model_config.to_json() | {"adaptive": self.settings["adaptive"]}
-        return record
+        return record | {"fingerprint": self.fingerprint}
 
     def write_artefacts(self, run_dir: Path) -> None:
         write_json(run_dir / VOCAB_FILE, self.tokenizer.to_json())
 
     def check_resume(self, run_dir: Path) -> None:
+        corpus = self.settings["corpus"]
+        text = corpus.path or "the standard library"
         saved = Tokenizer.from_json(read_json(run_dir / VOCAB_FILE))
+        if self.settings["model"].vocab_size != len(saved):
+            raise CheckpointError(f"{run_dir / CONFIG_FILE}: [model] vocab_size is {self.settings['model'].vocab_size} "
+                                  f"but {run_dir / VOCAB_FILE} holds {len(saved)} tokens")
         if saved.tokens != self.tokenizer.tokens:
-            corpus = self.settings["corpus"]
-            raise DataError(f"the text of {corpus.path or 'the standard library'} changed since the run in {run_dir} "
-                            f"started: its vocabulary differs from {run_dir / VOCAB_FILE}")
+            raise DataError(f"the text of {text} changed since the run in {run_dir} started: its vocabulary differs "
+                            f"from {run_dir / VOCAB_FILE}")
+        recorded = read_json(run_dir / CONFIG_FILE).get("fingerprint")
+        if recorded is not None and recorded != self.fingerprint:
+            raise DataError(f"the text of {text} is not the text the run in {run_dir} started on (its content "
+                            f"differs); resume on the same text, or start a new run")
 
     def build_model(self) -> nn.Module:
         return LanguageModel(self.model_config)
@@ -314,11 +327,16 @@ def load_run(run_dir: str | Path) -> tuple[LanguageModel, Tokenizer, dict]:
     config = runs.read_config(run_dir)
     if config["task"] != "lm":
         raise CheckpointError(f"{run_dir} holds a {config['task']!r} run, not a language model")
-    settings = LanguageModelingTask.settings_from_record(config, derived=True)
+    try:
+        settings = LanguageModelingTask.settings_from_record(config, derived=True)
+    except SettingsError as error:
+        raise CheckpointError(f"{run_dir / CONFIG_FILE}: {error}") from None
     tokenizer = Tokenizer.from_json(read_json(run_dir / VOCAB_FILE))
+    # Checked before the model is built: a damaged vocab_size must not become a huge allocation.
+    if settings["model"].vocab_size != len(tokenizer):
+        raise CheckpointError(f"{run_dir / CONFIG_FILE}: [model] vocab_size is {settings['model'].vocab_size} but "
+                              f"vocab.json holds {len(tokenizer)} tokens")
     model = LanguageModel(settings["model"])
-    if model.config.vocab_size != len(tokenizer):
-        raise CheckpointError(f"{run_dir}: the model has {model.config.vocab_size} tokens but vocab.json {len(tokenizer)}")
     load_weights(run_dir / MODEL_FILE, model)
     return model.eval(), tokenizer, config
 

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..cells import cell_names
+from ..engines import engine_names
 from ..layers import Recurrent
 from ..training import Batch, Selection, Shard, Task, TrainConfig
 from ..training.batches import SampledBatches
@@ -41,6 +42,8 @@ class MajorityData:
         for name in ("size", "val_size", "min_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be a non-negative whole number, got {self.seed!r}")
         if self.max_length < self.min_length:
             raise ValueError(f"max_length ({self.max_length}) must be at least min_length ({self.min_length})")
 
@@ -57,8 +60,11 @@ class ClassifierConfig:
     def __post_init__(self) -> None:
         if self.cell not in cell_names():
             raise ValueError(f"unknown cell {self.cell!r}; choose one of: {', '.join(cell_names())}")
-        if self.hidden_size < 1 or self.num_layers < 1:
-            raise ValueError(f"hidden_size and num_layers must be positive, got {self.hidden_size}, {self.num_layers}")
+        if self.engine not in engine_names():
+            raise ValueError(f"unknown engine {self.engine!r}; choose one of: {', '.join(engine_names())}")
+        for name in ("hidden_size", "num_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
 
 
 class LastStateClassifier(nn.Module):

@@ -161,11 +161,13 @@ def train(
     tensorboard: str | Path | None = None,
     cache: str | Path | None = None,
     device: str | None = None,
+    moved: dict[str, dict[str, Any]] | None = None,
 ) -> TrainResult:
     """Train task ``task_name`` with ``settings`` (its sections) into ``run_dir``, or resume it.
 
     With ``resume`` the settings come from ``run_dir/config.json``; ``budget`` may then change the
-    budget (``steps`` / ``minutes``) and ``device`` the device, nothing else.
+    budget (``steps`` / ``minutes``), ``device`` the device, and ``moved`` where the data now is
+    (``{"corpus": {"path": …}}``: the task checks that its content is the same).
     """
     run_dir = Path(run_dir)
     task_class = get_task_class(task_name)
@@ -176,6 +178,8 @@ def train(
         if config["task"] != task_name:
             raise RunError(f"{run_dir} holds a {config['task']!r} run, not {task_name!r}")
         settings = task_class.settings_from_record(config, derived=True)
+        for section, changes in (moved or {}).items():
+            settings = settings | {section: replace(settings[section], **changes)}
         train_config = settings["train"]
         if budget is not None:
             train_config = replace(train_config, steps=budget.steps, minutes=budget.minutes)

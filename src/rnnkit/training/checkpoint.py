@@ -129,6 +129,10 @@ def save_weights(path: str | Path, model: nn.Module, metadata: dict[str, str] | 
 def load_weights(path: str | Path, model: nn.Module) -> dict[str, str]:
     """Load weights written by :func:`save_weights` into ``model``; returns the file's metadata."""
     tensors, metadata = read_safetensors(path)
+    bad = [name for name, tensor in tensors.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if bad:
+        raise CheckpointError(f"{path} holds non-finite weights (NaN or infinity) in {', '.join(sorted(bad)[:4])}: "
+                              f"the model it saved had diverged; it cannot be used")
     load_model_tensors(model, tensors, str(path))
     return metadata
 

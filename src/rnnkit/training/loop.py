@@ -124,6 +124,8 @@ class TrainConfig:
             raise ValueError(f"val_tokens must be a non-negative integer, got {self.val_tokens!r}")
         if not (_is_number(self.save_every) and 0 < self.save_every < math.inf):
             raise ValueError(f"save_every must be a positive number of seconds, got {self.save_every!r}")
+        if not _is_int(self.seed) or not 0 <= self.seed < 2**32:
+            raise ValueError(f"seed must be a whole number in [0, 2^32), got {self.seed!r}")
         if not isinstance(self.device, str):
             raise ValueError(f"device must be a string (auto, cpu, cuda, cuda:N), got {self.device!r}")
 

@@ -30,6 +30,8 @@ from torch import Tensor, nn
 from ..settings import SettingsError, from_record, to_record
 
 State = Tensor | tuple[Tensor, ...] | None   # what a task may carry from one batch to the next
+# Top-level keys of a run's config.json beside the settings sections.
+RECORD_KEYS = {"task", "rnnkit", "fingerprint"}
 
 
 @dataclass(frozen=True)
@@ -118,10 +120,15 @@ class Task(ABC):
     def settings_from_record(cls, record: dict, derived: bool = False) -> dict[str, Any]:
         """The sections of ``record`` (a TOML config, or with ``derived`` a run's config.json),
         checked key by key; absent sections and keys take their defaults."""
-        unknown = sorted(set(record) - set(cls.sections) - {"task", "rnnkit"})
+        unknown = sorted(set(record) - set(cls.sections) - RECORD_KEYS)
         if unknown:
             raise SettingsError(f"unknown section {unknown[0]!r}; task {cls.name!r} has: {', '.join(cls.sections)}")
-        return {name: from_record(section, record.get(name, {}), name) for name, section in cls.sections.items()}
+        if derived:
+            missing = [name for name in cls.sections if name not in record]
+            if missing:
+                raise SettingsError(f"section [{missing[0]}] is missing")
+        return {name: from_record(section, record.get(name, {}), name, complete=derived)
+                for name, section in cls.sections.items()}
 
     @classmethod
     def settings_to_record(cls, settings: dict[str, Any]) -> dict:
