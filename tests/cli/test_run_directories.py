@@ -225,3 +225,10 @@ def test_every_numeric_flag_of_sample_and_eval_rejects_out_of_range_values_by_na
     except SystemExit as exit:                 # argparse's own type check
         code = exit.code
     assert code == 2 and args[-2] in capsys.readouterr().err
+
+
+def test_eval_shows_its_progress_on_stderr_and_only_the_result_on_stdout(lm_run, capsys):
+    text = lm_run.parent / "text.txt"
+    assert main(["eval", str(lm_run), "--data", str(text), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "evaluating" in captured.err and json.loads(captured.out)["tokens"] > 0

@@ -255,3 +255,24 @@ def test_a_run_directory_is_locked_against_a_second_trainer(tmp_path):
     with runs._Lock(run_dir):
         with pytest.raises(runs.RunError, match=f"is in use: process {os.getpid()}"):
             runs.train("majority", majority.MajorityTask.settings_from_record({"data": DATA}), run_dir)
+
+
+def test_validation_of_a_step_budget_takes_a_bounded_share_of_the_time(tmp_path, monkeypatch):
+    """A validation far slower than a step is not repeated at every tenth of the steps."""
+    import time
+
+    task = majority_task(tmp_path, steps=50)
+    slow = task.validation_sums
+
+    def slow_validation(model, shard):
+        time.sleep(0.2)
+        return slow(model, shard)
+
+    monkeypatch.setattr(task, "validation_sums", slow_validation)
+    trainer = trainer_for(task, tmp_path, callbacks=[])
+    validations = []
+    monkeypatch.setattr(trainer, "_emit", lambda hook, *args: validations.append(args[0]["step"])
+                        if hook == "on_validation" else None)
+    trainer.run()
+    # Steps take milliseconds: after the first validation the next may come only ≥ 0.8 s later.
+    assert validations[0] == 5 and validations[-1] == 50 and len(validations) < 4

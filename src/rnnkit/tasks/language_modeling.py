@@ -17,6 +17,7 @@ Encoded corpora are cached beside the run directories, in ``RUN_DIR/../.cache`` 
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from ..data import CorpusConfig, DataError, StreamBatches, Tokenizer, encode_corpus, split_tokens
 from ..models import LanguageModel, LanguageModelConfig
@@ -80,12 +82,12 @@ def adaptive_cutoffs(vocab_size: int, adaptive: str) -> tuple[int, ...]:
 
 
 def evaluate_sums(model: LanguageModel, tokens: np.ndarray, batch_size: int, seq_len: int,
-                  shard: Shard = Shard()) -> tuple[float, int]:
+                  shard: Shard = Shard(), progress: bool = False) -> tuple[float, int]:
     """Summed loss (nats) and count of predicted tokens over this shard's streams of ``tokens``.
 
     ``tokens`` is read as at most ``batch_size`` contiguous streams (at least two tokens each, so
     short texts are read by fewer), each carrying its state from chunk to chunk; rank r of W reads
-    streams r, r + W, … of them.
+    streams r, r + W, … of them. ``progress`` shows a bar on stderr.
     """
     if len(tokens) < 2:
         raise DataError(f"evaluation needs at least 2 tokens, the text has {len(tokens)}")
@@ -96,7 +98,8 @@ def evaluate_sums(model: LanguageModel, tokens: np.ndarray, batch_size: int, seq
     model.eval()
     total, count, state = 0.0, 0, None
     with torch.no_grad():
-        for chunk in batches:
+        for chunk in tqdm(batches, total=len(batches), disable=not progress, file=sys.stderr, leave=False,
+                          unit=" chunks", dynamic_ncols=True, desc="evaluating"):
             inputs, targets = chunk.inputs[:, columns], chunk.targets[:, columns]
             if targets.numel() == 0:
                 break
@@ -107,9 +110,10 @@ def evaluate_sums(model: LanguageModel, tokens: np.ndarray, batch_size: int, seq
     return total, count
 
 
-def evaluate_tokens(model: LanguageModel, tokens: np.ndarray, batch_size: int, seq_len: int) -> tuple[float, int]:
+def evaluate_tokens(model: LanguageModel, tokens: np.ndarray, batch_size: int, seq_len: int,
+                    progress: bool = False) -> tuple[float, int]:
     """Mean loss in nats per predicted token over ``tokens`` read as contiguous streams, and the count."""
-    total, count = evaluate_sums(model, tokens, batch_size, seq_len)
+    total, count = evaluate_sums(model, tokens, batch_size, seq_len, progress=progress)
     return total / count, count
 
 
@@ -348,7 +352,7 @@ def evaluate_file(run_dir: str | Path, data: str, encoding: str = "utf-8", error
     model, tokenizer, _ = load_run(run_dir)
     corpus = CorpusConfig(path=data, tokens=tokenizer.kind, encoding=encoding, errors=errors)
     tokens = encode_corpus(corpus, cache_dir(run_dir), tokenizer).tokens
-    loss, count = evaluate_tokens(model, tokens, batch_size, seq_len)
+    loss, count = evaluate_tokens(model, tokens, batch_size, seq_len, progress=True)
     unknown = int(np.count_nonzero(np.asarray(tokens) == tokenizer.unk_id))
     return {"loss": loss, "bpc": loss / math.log(2), "perplexity": math.exp(min(loss, 700.0)),
             "tokens": count, "unknown_tokens": unknown, "tokenizer": tokenizer.kind}

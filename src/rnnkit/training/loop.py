@@ -75,8 +75,8 @@ class TrainConfig:
     clip: float = 1.0                 # gradient clipping threshold; 0 turns it off
     clip_mode: str = "norm"           # "norm": by the global L2 norm; "value": each element to ±clip
     patience: int = 0                 # stop after this many validations without improvement; 0: never
-    val_every: int | None = None      # steps between validations; None: ten per run (for a time
-                                      # budget, at most a fifth of the time spent validating)
+    val_every: int | None = None      # steps between validations; None: ten per run, at most a
+                                      # fifth of the time spent validating
     val_tokens: int = 100_000         # tokens of the validation text read per validation; 0: all
     save_every: float = 60.0          # seconds between saves of the trainer state
     log_every: int = 10               # steps between training rows of metrics.jsonl
@@ -448,10 +448,14 @@ class Trainer:
             return False
         if config.val_every is not None:
             return self.step % config.val_every == 0
+        # Ten per run, but never more than a fifth of the time: a slow validation waits longer
+        # (for a step budget, to the next tenth of the steps at least 4 validations' time later).
         if config.steps is not None:
-            return self.step % max(1, config.steps // 10) == 0
-        # Ten per run, but never more than a fifth of the time: a slow validation waits longer.
-        interval = max(config.budget_seconds() / 10, 4 * self.last_val_seconds)
+            if self.step % max(1, config.steps // 10):
+                return False
+            interval = 4 * self.last_val_seconds
+        else:
+            interval = max(config.budget_seconds() / 10, 4 * self.last_val_seconds)
         (due,) = distributed.agree([float(self.elapsed - self.last_val_elapsed >= interval)])
         return bool(due)
 
