@@ -36,12 +36,22 @@ which is possible because every step's saved tensors depend only on (wx_t, s_{t-
 once the states are kept; the recurrent product W_hh h_{t-1} becomes one large GEMM instead of T
 small ones. Then it runs the same backward loop. Kept between forward and backward: the states
 (LSTM: h, c; GRU: h) instead of states, gates and wx.
+
+Under ``torch.autocast`` (on the input's device type, for an input it would cast: not float64) a
+direction runs in autocast's dtype throughout, as PyTorch's fused kernels do: the input, the
+initial state and the parameters are cast once per call, under autograd, and the projection, both
+loops and the weight gradients run in that dtype with autocast itself off, forward and backward.
+Autocast's choice per operation would otherwise mix dtypes in the cells' in-place products
+(``wx.addmm_(h_prev, W_hhᵀ)`` with wx in bf16 and W_hh in float32), and on CUDA would run some
+of their operations (sums, layer norms) in float32. Autograd takes each gradient back through its cast: float32 master
+weights get float32 gradients. The output and the final state are in the autocast dtype.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import partial
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from functools import partial, wraps
 
 import torch
 from torch import Tensor
@@ -51,6 +61,39 @@ from ..cells import Cell, Params, State
 from .sequences import padding_mask, run_directions
 
 Names = tuple[tuple[str, bool], ...]
+
+
+def _autocast_dtype(x: Tensor) -> torch.dtype | None:
+    """The dtype autocast computes in on ``x``'s device type, or None: autocast is off there, or
+    ``x`` is not a tensor it casts (it leaves float64 alone)."""
+    device_type = x.device.type
+    if not (torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type)):
+        return None
+    if not x.is_floating_point() or x.dtype == torch.float64:
+        return None
+    return torch.get_autocast_dtype(device_type)
+
+
+def _without_autocast(device_type: str) -> torch.autocast | nullcontext:
+    """A context with autocast off on ``device_type``; nothing to do where it is off already."""
+    if torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return nullcontext()
+
+
+def _autocast_off(backward: Callable[..., tuple[Tensor | None, ...]]) -> Callable[..., tuple[Tensor | None, ...]]:
+    """Run a Function's backward with autocast off on its device, as its forward ran (module doc).
+
+    A backward called inside an autocast region (on CPU it runs in the caller's thread) would
+    otherwise recast what the loops compute in their one dtype.
+    """
+
+    @wraps(backward)
+    def run(ctx: FunctionCtx, *grads: Tensor | None) -> tuple[Tensor | None, ...]:
+        with _without_autocast(ctx.device_type):
+            return backward(ctx, *grads)
+
+    return run
 
 
 class Recurrence(torch.autograd.Function):
@@ -71,6 +114,7 @@ class Recurrence(torch.autograd.Function):
         buffers, own, aliases = _forward_loop(cell, wx, states, _params(names, weights), mask, keep_saved=True)
         ctx.set_materialize_grads(False)
         ctx.cell, ctx.names, ctx.num_states, ctx.aliases = cell, names, num_states, aliases
+        ctx.device_type = wx.device.type
         ctx.wx_shape = wx.shape
         ctx.num_own = len(own)
         ctx.wx_own = next((k for k, buffer in enumerate(own) if buffer is wx), None)   # saved kept in wx
@@ -83,6 +127,7 @@ class Recurrence(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @_autocast_off
     def backward(ctx: FunctionCtx, grad_output: Tensor | None, *grad_final: Tensor | None) -> tuple[Tensor | None, ...]:
         """The backward loop t = T … 1, then the weight gradients once."""
         cell, num_states = ctx.cell, ctx.num_states
@@ -126,11 +171,13 @@ class RecomputingRecurrence(torch.autograd.Function):
         buffers, _, _ = _forward_loop(cell, _writable(cell.project(x, p), x), states, p, mask, keep_saved=False)
         ctx.set_materialize_grads(False)
         ctx.cell, ctx.names, ctx.num_states = cell, names, num_states
+        ctx.device_type = x.device.type
         ctx.save_for_backward(mask, x, *buffers, *weights)
         return _outputs(buffers, mask)
 
     @staticmethod
     @once_differentiable
+    @_autocast_off
     def backward(ctx: FunctionCtx, grad_output: Tensor | None, *grad_final: Tensor | None) -> tuple[Tensor | None, ...]:
         """Rebuild wx and every step's saved tensors at once, then the usual backward loop."""
         cell, names, num_states = ctx.cell, ctx.names, ctx.num_states
@@ -344,7 +391,23 @@ def _alias(tensor: Tensor, new_state: State) -> int | None:
 def run_direction(
     cell: Cell, x: Tensor, p: Params, state: State, lengths: Tensor | None, recompute: bool = False
 ) -> tuple[Tensor, State]:
-    """Run one direction over ``x`` (T, B, I) from ``state``; returns outputs (T, B, H) and final state."""
+    """Run one direction over ``x`` (T, B, I) from ``state``; returns outputs (T, B, H) and final state.
+
+    Under autocast, in its dtype throughout, with the casts under autograd (module doc).
+    """
+    dtype = _autocast_dtype(x)
+    if dtype is None:
+        return _run_direction(cell, x, p, state, lengths, recompute)
+    with torch.autocast(x.device.type, enabled=False):
+        p = Params({name: None if tensor is None else tensor.to(dtype) for name, tensor in p.items()})
+        state = tuple(s.to(dtype) for s in state)
+        return _run_direction(cell, x.to(dtype), p, state, lengths, recompute)
+
+
+def _run_direction(
+    cell: Cell, x: Tensor, p: Params, state: State, lengths: Tensor | None, recompute: bool
+) -> tuple[Tensor, State]:
+    """:func:`run_direction` with ``x``, ``p`` and ``state`` in one dtype."""
     mask = None if lengths is None else padding_mask(lengths, x.size(0), x)
     weights = [tensor for tensor in p.values() if tensor is not None]
     # wx needs a gradient exactly when x or a parameter does, so the test is the same for both Functions.
