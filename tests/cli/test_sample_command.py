@@ -119,7 +119,7 @@ def test_repetition_penalty_reaches_generate(char_run, capsys):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--no-repeat-ngram", "-1"], "--no-repeat-ngram must be non-negative"),
-    (["--repetition-penalty", "0"], "--repetition-penalty must be positive"),
+    (["--repetition-penalty", "0"], "--repetition-penalty must be a positive number"),
     (["--strategy", "beam", "--repetition-penalty", "1.2"], "--repetition-penalty applies to"),
 ])
 def test_bad_repetition_flags_are_named(word_run, capsys, args, message):
