@@ -1,13 +1,16 @@
 """One rank of a data-parallel test run, started by tests/training/test_distributed.py the way torchrun
 starts it: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT in the environment.
 
-    python ddp_worker.py TASK RUN_DIR REPORT STEPS [resume | stop=K]
+    python ddp_worker.py TASK RUN_DIR REPORT STEPS [resume | stop=K | nan=K]
+
+stop=K: rank 0 alone asks to stop after step K; nan=K: rank 1 alone gets a NaN loss at step K.
 
 TASK is "majority" or "lm" (float64 models, no dropout: one data-parallel step must equal one
 step on the whole batch). REPORT gets this rank's view as JSON.
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -19,9 +22,15 @@ from rnnkit.training import Callback, Trainer
 
 class Majority64(majority.MajorityTask):
     name = "majority"
+    nan_at = 0
 
     def build_model(self):
         return super().build_model().double()
+
+    def loss(self, model, batch, state):
+        self.calls = getattr(self, "calls", 0) + 1
+        loss, state = super().loss(model, batch, state)
+        return (loss * float("nan") if self.calls == self.nan_at else loss), state
 
 
 class Language64(language_modeling.LanguageModelingTask):
@@ -67,6 +76,8 @@ def main() -> int:
     callbacks = None
     if option.startswith("stop="):            # rank 0 alone asks; the trainer makes every rank stop
         callbacks = [StopAt(int(option[5:]))]
+    if option.startswith("nan=") and int(os.environ["RANK"]) == 1:
+        task.nan_at = int(option[4:])
     trainer = Trainer(task, task.settings["train"], run_dir, callbacks=callbacks)
     if trainer.is_writer:
         run_dir.mkdir(parents=True, exist_ok=True)

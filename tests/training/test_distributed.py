@@ -128,6 +128,24 @@ def test_a_checkpoint_written_under_ddp_resumes_in_one_process_and_the_other_way
         torch.testing.assert_close(other_way[name], tensor, rtol=1e-9, atol=1e-11, msg=name)
 
 
+def test_a_ddp_run_stopped_and_resumed_with_as_many_processes_ends_with_the_same_weights(tmp_path):
+    assert all(code == 0 for code, _, _ in finish(start_ranks("majority", tmp_path / "full", 8, tmp_path)))
+    assert all(code == 0 for code, _, _ in finish(start_ranks("majority", tmp_path / "cut", 8, tmp_path,
+                                                              option="stop=3")))
+    assert all(code == 0 for code, _, _ in finish(start_ranks("majority", tmp_path / "cut", 8, tmp_path,
+                                                              option="resume")))
+    full, cut = saved_weights(tmp_path / "full", "majority"), saved_weights(tmp_path / "cut", "majority")
+    for name, tensor in full.items():
+        assert torch.equal(cut[name], tensor), name
+
+
+def test_a_nan_on_one_rank_stops_every_rank_at_the_same_step(tmp_path):
+    results = finish(start_ranks("majority", tmp_path / "run", 50, tmp_path, option="nan=4"))
+    reports = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(2)]
+    assert [(r["status"], r["step"]) for r in reports] == [("diverged", 3), ("diverged", 3)], results[1][2][-2000:]
+    assert "non-finite loss on another process" in results[0][2] and "loss nan" in results[1][2]
+
+
 def test_sigterm_to_one_rank_stops_both_with_a_checkpoint(tmp_path):
     processes = start_ranks("majority", tmp_path / "run", 100_000, tmp_path)
     metrics = tmp_path / "run" / "metrics.jsonl"
