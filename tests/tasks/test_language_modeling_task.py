@@ -94,3 +94,14 @@ def test_word_level_model_trains_on_a_wikitext_slice(tmp_path):
     assert result.status == "finished" and math.isfinite(result.best_val_loss)
     model, tokenizer, _ = lm.load_run(tmp_path / "run")
     assert tokenizer.kind == "word" and model.adaptive is not None
+
+
+def test_a_validation_loss_far_above_a_uniform_guess_counts_as_diverged(text_file, tmp_path):
+    from rnnkit.tasks.language_modeling import LanguageModelingTask
+
+    record = {"corpus": {"path": str(text_file)}, "train": {"steps": 1, "batch_size": 4, "seq_len": 8}}
+    task = LanguageModelingTask(LanguageModelingTask.settings_from_record(record), tmp_path)
+    uniform = math.log(len(task.tokenizer))
+    assert task.diverged({"loss": uniform, "bpc": uniform / math.log(2)}) is None
+    assert "far above a uniform guess" in task.diverged({"loss": 1.5e18, "bpc": 2e18})
+    assert "not finite" in task.diverged({"loss": math.nan, "bpc": math.nan})
