@@ -56,7 +56,10 @@ def make_dir(tmp_path) -> Path:
 
 def dry_run(directory: Path, *args: str) -> list[str]:
     """The commands ``make -n`` would run, one per line."""
-    result = subprocess.run(["make", "-n", *args], cwd=directory, capture_output=True, text=True, timeout=60)
+    # Run as a make of its own, also when the suite itself runs under `make test` (no inherited flags).
+    env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    result = subprocess.run(["make", "--no-print-directory", "-n", *args], cwd=directory, capture_output=True,
+                            text=True, timeout=60, env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout.replace("\\\n", " ").splitlines()
 
