@@ -105,3 +105,25 @@ def test_a_validation_loss_far_above_a_uniform_guess_counts_as_diverged(text_fil
     assert task.diverged({"loss": uniform, "bpc": uniform / math.log(2)}) is None
     assert "far above a uniform guess" in task.diverged({"loss": 1.5e18, "bpc": 2e18})
     assert "not finite" in task.diverged({"loss": math.nan, "bpc": math.nan})
+
+
+def test_a_run_directory_of_the_first_config_layout_still_loads_and_resumes(text_file, tmp_path):
+    """Runs written before the generic trainer kept val_fraction/val_data at the top of config.json,
+    had no "adaptive" key and fewer train settings (clip null for none)."""
+    import json
+
+    run = tmp_path / "run"
+    lm.train(run, CorpusConfig(path=str(text_file)), SMALL, train_config=TrainConfig(steps=2, **QUICK))
+    config = json.loads((run / "config.json").read_text())
+    old_train = ("steps", "minutes", "batch_size", "seq_len", "lr", "weight_decay", "warmup_steps", "final_lr_ratio",
+                 "clip", "val_every", "val_tokens", "save_every", "log_every", "seed")
+    legacy = {"task": "lm", "rnnkit": "0.1.0",
+              "model": {k: v for k, v in config["model"].items() if k != "adaptive"}, "corpus": config["corpus"],
+              "val_fraction": config["split"]["val_fraction"], "val_data": config["split"]["val_data"],
+              "train": {k: v for k, v in config["train"].items() if k in old_train} | {"clip": None}}
+    (run / "config.json").write_text(json.dumps(legacy))
+    model, _, _ = lm.load_run(run)
+    assert model.config.hidden_size == SMALL["hidden_size"]
+    result = lm.train(run, train_config=TrainConfig(steps=3), resume=True)
+    assert result.status == "finished" and result.step == 3
+    assert json.loads((run / "config.json").read_text())["train"]["clip"] == 0.0   # null meant no clipping

@@ -152,6 +152,9 @@ class LanguageModelingTask(Task):
         the data decides; a run's config.json (``derived``) has them too. A ``train`` without a
         budget gets ``minutes = DEFAULT_MINUTES``.
         """
+        legacy = derived and "split" not in record and "val_fraction" in record
+        if legacy:
+            record = _upgrade(record)
         unknown = sorted(set(record) - set(cls.sections) - RECORD_KEYS)
         if unknown:
             raise SettingsError(f"unknown section {unknown[0]!r}; task 'lm' has: {', '.join(cls.sections)}")
@@ -176,7 +179,8 @@ class LanguageModelingTask(Task):
         train_record = _table(record.get("train", {}), "train")
         if "steps" not in train_record and "minutes" not in train_record:
             train_record = train_record | {"minutes": DEFAULT_MINUTES}
-        train = from_record(TrainConfig, train_record, "train", complete=derived)
+        # A run from before the trainer had optimizers and devices lacks those keys: their defaults.
+        train = from_record(TrainConfig, train_record, "train", complete=derived and not legacy)
         return {"corpus": corpus, "split": split, "model": model, "adaptive": adaptive, "train": train}
 
     @classmethod
@@ -281,6 +285,20 @@ class LanguageModelingTask(Task):
         return (f"{self.model_config.cell} language model ({parameters:,} parameters, {len(self.tokenizer)} "
                 f"{self.tokenizer.kind} tokens) on {len(self.train_tokens):,} tokens of "
                 f"{corpus.path or 'the Python standard library'} ({files}), validating on {len(self.val_tokens):,}")
+
+
+def _upgrade(record: dict) -> dict:
+    """A config.json of rnnkit 0.1.0's first layout (val_fraction and val_data at the top, no
+    ``adaptive`` key) in today's sections, so runs written before the generic trainer still load."""
+    record = dict(record)
+    record["split"] = {"val_fraction": record.pop("val_fraction"), "val_data": record.pop("val_data", None)}
+    train = record.get("train")
+    if isinstance(train, dict) and train.get("clip", 0) is None:       # then: None for no clipping
+        record["train"] = train | {"clip": 0.0}
+    model = record.get("model")
+    if isinstance(model, dict) and "adaptive" not in model:
+        record["model"] = model | {"adaptive": "on" if model.get("adaptive_cutoffs") else "off"}
+    return record
 
 
 def _table(value: Any, section: str) -> dict:

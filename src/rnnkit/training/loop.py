@@ -85,8 +85,6 @@ class TrainConfig:
     precision: str = "fp32"           # "fp32", or autocast in "bf16" or "fp16" (GPU only)
 
     def __post_init__(self) -> None:
-        if self.clip is None:              # run configs written before clipping took 0 for "off"
-            object.__setattr__(self, "clip", 0.0)
         if (self.steps is None) == (self.minutes is None):
             raise ValueError(f"give exactly one budget, steps or minutes; got steps={self.steps}, minutes={self.minutes}")
         if self.steps is not None and (not _is_int(self.steps) or self.steps < 1):
