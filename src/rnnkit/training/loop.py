@@ -363,9 +363,10 @@ class Trainer:
         self.model.train()
         with autocast(config.precision, self.device):
             loss, carried = self.objective(batch.to(self.device), self.carried)
-        (nonfinite,) = distributed.agree([float(not torch.isfinite(loss).item())])
+        value = loss.item()                      # the step's one host sync for the loss
+        (nonfinite,) = distributed.agree([float(not math.isfinite(value))])
         if nonfinite:
-            return f"loss {loss.item()}" if not torch.isfinite(loss) else "a non-finite loss on another process"
+            return f"loss {value}" if not math.isfinite(value) else "a non-finite loss on another process"
         self.optimizer.zero_grad(set_to_none=True)
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
         if self.scaler is not None:
@@ -386,7 +387,7 @@ class Trainer:
         else:
             self.optimizer.step()
         self.carried = detach_state(carried)
-        window.loss += loss.item()
+        window.loss += value
         window.steps += 1
         window.items += batch.size
         return None
