@@ -276,3 +276,25 @@ def test_validation_of_a_step_budget_takes_a_bounded_share_of_the_time(tmp_path,
     trainer.run()
     # Steps take milliseconds: after the first validation the next may come only ≥ 0.8 s later.
     assert validations[0] == 5 and validations[-1] == 50 and len(validations) < 4
+
+
+def test_the_thread_governor_uses_the_cores_other_processes_leave_free(monkeypatch):
+    from rnnkit.training.threads import ThreadGovernor, busy_seconds
+
+    clock = {"wall": 0.0, "busy": 0.0, "own": 0.0}
+    monkeypatch.setattr("rnnkit.training.threads.time.monotonic", lambda: clock["wall"])
+    monkeypatch.setattr("rnnkit.training.threads.time.sleep", lambda seconds: None)
+    governor = ThreadGovernor(interval=5, busy=lambda cores: clock["busy"], own=lambda: clock["own"])
+    governor.cores = [0, 1]
+    before = torch.get_num_threads()
+    try:
+        governor.on_start(None)
+        for others, own, expected in ((1.0, 1.0, 1), (0.0, 2.0, 2), (0.3, 1.6, 2), (2.0, 0.0, 1)):
+            clock["wall"] += 5                               # 5 s in which other processes used `others` cores
+            clock["busy"] += 5 * (others + own)
+            clock["own"] += 5 * own
+            governor.on_step(None)
+            assert torch.get_num_threads() == expected, (others, own)
+    finally:
+        torch.set_num_threads(before)
+    assert busy_seconds([0]) is None or busy_seconds([0]) > 0          # /proc/stat, where there is one

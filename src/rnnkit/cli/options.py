@@ -21,7 +21,8 @@ def positive_int(text: str) -> int:
 def add_threads(parser: argparse._ActionsContainer) -> None:
     """``--threads N`` on a command's parser (or one of its groups): CPU threads for PyTorch's kernels."""
     parser.add_argument("--threads", type=positive_int, metavar="N",
-                        help="CPU threads for PyTorch's kernels (default: PyTorch's, one per core); on a machine "
+                        help="CPU threads for PyTorch's kernels (default: PyTorch's, one per core; `rnnkit train` "
+                             "fits it, every few seconds, to the cores other processes leave free); on a machine "
                              "shared with other work, 1 avoids stalls of threads waiting for each other")
 
 

@@ -281,7 +281,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("under torchrun give --out: every process must train into the same run directory")
         run_dir = Path(args.out) if args.out else runs.new_run_dir(args.task)
         print(f"run directory: {run_dir}", file=sys.stderr, flush=True)
-        result = runs.train(args.task, settings, run_dir, tensorboard=args.tensorboard, cache=args.cache_dir)
+        result = runs.train(args.task, settings, run_dir, tensorboard=args.tensorboard, cache=args.cache_dir,
+                            adapt_threads=args.threads is None)
         return _finish(command, result, run_dir)
     except (DataError, CheckpointError, ValueError) as error:
         print(f"{command}: error: {error}", file=sys.stderr)
@@ -339,7 +340,7 @@ def _resume(args: argparse.Namespace, task_class: type):
     if getattr(args, "data", None) is not None:
         moved = {"corpus": {"path": str(Path(args.data).expanduser().resolve())}}
     return runs.train(args.task, None, run_dir, resume=True, budget=budget, tensorboard=args.tensorboard,
-                      cache=args.cache_dir, device=args.device, moved=moved)
+                      cache=args.cache_dir, device=args.device, moved=moved, adapt_threads=args.threads is None)
 
 
 def _finish(command: str, result, run_dir: Path) -> int:

@@ -162,6 +162,7 @@ def train(
     cache: str | Path | None = None,
     device: str | None = None,
     moved: dict[str, dict[str, Any]] | None = None,
+    adapt_threads: bool = False,
 ) -> TrainResult:
     """Train task ``task_name`` with ``settings`` (its sections) into ``run_dir``, or resume it.
 
@@ -195,7 +196,7 @@ def train(
     task = _prepare(task_class, settings, cache_dir(run_dir, cache), shard.rank)
     if resume:
         task.check_resume(run_dir)
-    trainer = Trainer(task, settings["train"], run_dir, callbacks, handle_signals, tensorboard)
+    trainer = Trainer(task, settings["train"], run_dir, callbacks, handle_signals, tensorboard, adapt_threads)
     if shard.rank != 0:
         distributed.barrier()
         _start(trainer, run_dir, resume)

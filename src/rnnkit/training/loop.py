@@ -47,6 +47,7 @@ from .checkpoint import RankState, load_trainer_state, save_trainer_state, save_
 from .precision import PRECISIONS, autocast, check_precision, grad_scaler, resolve_device
 from .schedules import WarmupCosine
 from .task import Batch, Shard, State, Task
+from .threads import ThreadGovernor
 from .tbptt import detach_state
 
 TRAINER_FILE = "trainer.safetensors"
@@ -195,6 +196,9 @@ class Trainer:
             ``curves.png`` (and TensorBoard event files in ``tensorboard`` if given).
         handle_signals: install SIGINT/SIGTERM handlers during :meth:`run` (main thread only).
         tensorboard: a directory for TensorBoard event files, with the default callbacks.
+        adapt_threads: with the default callbacks, fit PyTorch's CPU thread count to the cores
+            other processes leave free (:class:`~rnnkit.training.threads.ThreadGovernor`; one
+            process on the CPU only).
 
     Example:
         >>> trainer = Trainer(task, TrainConfig(steps=100), "runs/mine")   # doctest: +SKIP
@@ -209,6 +213,7 @@ class Trainer:
         callbacks: list[Callback] | None = None,
         handle_signals: bool = True,
         tensorboard: str | Path | None = None,
+        adapt_threads: bool = False,
     ) -> None:
         self.task = task
         self.config = config
@@ -241,6 +246,8 @@ class Trainer:
             callbacks = [ProgressBar(), MetricsFile(self.run_dir), CurvesPlot(self.run_dir)]
             if tensorboard is not None:
                 callbacks.append(TensorBoard(tensorboard))
+            if adapt_threads and self.device.type == "cpu" and self.shard.world_size == 1:
+                callbacks.append(ThreadGovernor())
         self.callbacks = callbacks
         self.handle_signals = handle_signals
         self.validates = task.has_validation()
