@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from rnnkit.cli.main import main
-from rnnkit.cli.sample import NO_REPEAT_NGRAM
+from rnnkit.cli.sample import NO_REPEAT_NGRAM, SAMPLE_NO_REPEAT_NGRAM
 from rnnkit.data import CorpusConfig
 from rnnkit.decoding import generate
 from rnnkit.tasks import language_modeling as lm
@@ -59,11 +59,12 @@ def run_dir(text_file, tmp_path_factory) -> Path:
 
 
 def reference_sample(run_dir: Path, prompt: str, length: int, seed: int, **options) -> str:
-    """What `rnnkit sample` should print: generate() with the same seed, <unk> banned (its default)."""
+    """What `rnnkit sample` should print: generate() with the same seed and the command's defaults."""
     model, tokenizer, _ = lm.load_run(run_dir)
     generator = torch.Generator().manual_seed(seed)
     ids = torch.as_tensor(tokenizer.encode(prompt))[None]
-    options = {"banned_tokens": (tokenizer.unk_id,)} | options
+    # The command samples with <unk> banned and repeated 24-grams blocked (its defaults for characters).
+    options = {"banned_tokens": (tokenizer.unk_id,), "no_repeat_ngram_size": SAMPLE_NO_REPEAT_NGRAM["char"]} | options
     tokens = generate(model, ids, length, generator=generator, use_forward=True, **options)
     return tokenizer.decode(int(t[0]) for t in tokens)
 

@@ -126,3 +126,27 @@ def test_bad_repetition_flags_are_named(word_run, capsys, args, message):
     assert main(["sample", str(word_run), *args]) == 2
     captured = capsys.readouterr()
     assert message in captured.err and captured.out == ""
+
+
+def test_sampling_a_character_model_never_loops_on_a_run_of_spaces(char_run, tmp_path, capsys):
+    """A model whose next space, once in a run of spaces, outweighs any top-p: the command's default
+    blocking of repeated 24-grams ends every run, where plain sampling never leaves it."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from rnnkit.cli.sample import SAMPLE_NO_REPEAT_NGRAM
+
+    run = tmp_path / "spaces"
+    shutil.copytree(char_run, run)
+    model, tokenizer, _ = lm.load_run(run)
+    weights = load_file(run / "model.safetensors")
+    weights["head.bias"] = weights["head.bias"].clone()
+    weights["head.bias"][tokenizer.index[" "]] += 8.0               # spaces take nearly all the mass
+    save_file(weights, run / "model.safetensors")
+    args = ["--prompt", "def ", "--length", "200", "--temperature", "0.8", "--top-p", "0.95", "--seed", "1"]
+    looped = sample(capsys, str(run), *args, "--no-repeat-ngram", "0")
+    assert looped.strip("\n") == " " * 200                          # the failure the default prevents
+    out = sample(capsys, str(run), *args)
+    n = SAMPLE_NO_REPEAT_NGRAM["char"]
+    assert " " * (n + 1) not in out and out.strip()
