@@ -3,8 +3,8 @@
 A cell class (``LSTMCell``, ``GRUCell``, …) is the equations of one time step (parameter shapes, step,
 derivative) that a layer runs, not a module: unlike ``torch.nn.LSTMCell`` it holds no weights and
 cannot be called. Run a cell with a layer, ``rnnkit.Recurrent("lstm", 10, 20)`` or the drop-in
-``rnnkit.LSTM``, ``rnnkit.GRU``, ``rnnkit.RNN``; for one step at a time, call the layer on a length-1
-input with the ``hx`` it returned (see :class:`Cell`).
+``rnnkit.LSTM``, ``rnnkit.GRU``, ``rnnkit.RNN``; for one step at a time (as ``torch.nn.LSTMCell``),
+``rnnkit.RecurrentCell("lstm", 10, 20)`` (see :class:`Cell`).
 """
 
 from __future__ import annotations

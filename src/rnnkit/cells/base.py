@@ -46,15 +46,15 @@ class Cell:
     A cell object holds no weights and cannot be called (``LSTMCell(10, 20)(x)`` raises a TypeError).
     It tells a layer which parameters to create (:meth:`parameter_shapes`) and how to initialise them,
     how one step runs (:meth:`step`) and, for the bptt engine, its derivative. It is not the one-step
-    module ``torch.nn.LSTMCell`` whose name it shares: to run a cell, use a layer,
+    module ``torch.nn.LSTMCell`` whose name it shares: to run a cell over sequences, use a layer,
     ``rnnkit.Recurrent("lstm", 10, 20)`` or the drop-in ``rnnkit.LSTM``, ``rnnkit.GRU``, ``rnnkit.RNN``.
-    For one step at a time, as with ``torch.nn.LSTMCell``, call the layer on a length-1 input with the
-    state it returned last::
+    For one step at a time, as with ``torch.nn.LSTMCell`` (a decoder whose x_t depends on h_{t-1}),
+    use the one-step module ``rnnkit.RecurrentCell`` (the layer's parameter names: state dicts load both ways)::
 
-        lstm = rnnkit.LSTM(10, 20)
-        hx = None
+        decoder = rnnkit.RecurrentCell("lstm", 10, 20)
+        state = None
         for x_t in x:                                 # x (T, B, 10), x_t (B, 10)
-            output, hx = lstm(x_t.unsqueeze(0), hx)   # output (1, B, 20); hx = (h, c), each (1, B, 20)
+            output, state = decoder(x_t, state)       # output (B, 20); state = (h, c), each (1, B, 20)
 
     Subclasses set the class attributes and write :meth:`step`. The default parameters are PyTorch's
     four (``weight_ih (G·H, I)``, ``weight_hh (G·H, H)``, ``bias_ih (G·H)``, ``bias_hh (G·H)``) where
@@ -93,7 +93,7 @@ class Cell:
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}, bias={self.bias})"
 
     def __call__(self, *args: object, **kwargs: object) -> NoReturn:
-        """Refuse, naming the layer to use: a torch user reads ``LSTMCell`` as torch's one-step module."""
+        """Refuse, naming the modules to use: a torch user reads ``LSTMCell`` as torch's one-step module."""
         cls = type(self).__name__
         sizes = f"{self.input_size}, {self.hidden_size}{'' if self.bias else ', bias=False'}"
         drop_in = {
@@ -106,9 +106,9 @@ class Cell:
         raise TypeError(
             f"{cls} objects are not callable: an rnnkit cell is the equations of one time step (parameter "
             f"shapes, step, derivative) that a layer runs; it holds no weights and is not a module like "
-            f"torch.nn.LSTMCell. Use a layer: {f'{drop_in}, or ' if drop_in else ''}{layer}; for one step at a "
-            f"time, call it on a length-1 input with the state it returned: "
-            f"output, hx = layer(x_t.unsqueeze(0), hx)"
+            f"torch.nn.LSTMCell. For sequences, use a layer: {f'{drop_in}, or ' if drop_in else ''}{layer}; "
+            f"for one step at a time, as torch.nn.LSTMCell does, use rnnkit.RecurrentCell({cls}, {sizes}): "
+            f"output, state = module(x_t, state)"
         )
 
     # ----------------------------------------------------------------------------------------------
