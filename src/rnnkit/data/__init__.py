@@ -1,10 +1,18 @@
-"""Data: tokenizers, corpora memory-mapped as token ids, and stream batches for language models."""
+"""Data: tokenizers, corpora memory-mapped as token ids, stream batches for language models, and the
+synthetic tasks of the architecture comparison (Arith, XML, adding, copy)."""
 
 from .corpora import CorpusConfig, DataError, EncodedCorpus, encode_corpus, find_sources, split_tokens, stdlib_sources
 from .streams import Chunk, StreamBatches
+from .synthetic import (
+    ARITH_TOKENS, XML_TOKENS, AddingBatch, AddingConfig, ArithBatch, ArithConfig, CharBatch, CopyBatch, CopyConfig,
+    XMLBatch, XMLConfig, arith_tokenizer, generate_adding, generate_arith, generate_copy, generate_xml, xml_tokenizer,
+)
 from .tokenizers import CharTokenizer, Tokenizer, WordTokenizer
 
 __all__ = [
-    "CharTokenizer", "Chunk", "CorpusConfig", "DataError", "EncodedCorpus", "StreamBatches", "Tokenizer",
-    "WordTokenizer", "encode_corpus", "find_sources", "split_tokens", "stdlib_sources",
+    "ARITH_TOKENS", "XML_TOKENS", "AddingBatch", "AddingConfig", "ArithBatch", "ArithConfig", "CharBatch",
+    "CharTokenizer", "Chunk", "CopyBatch", "CopyConfig", "CorpusConfig", "DataError", "EncodedCorpus",
+    "StreamBatches", "Tokenizer", "WordTokenizer", "XMLBatch", "XMLConfig", "arith_tokenizer", "encode_corpus",
+    "find_sources", "generate_adding", "generate_arith", "generate_copy", "generate_xml", "split_tokens",
+    "stdlib_sources", "xml_tokenizer",
 ]
