@@ -110,3 +110,13 @@ def test_nproc_launches_two_data_parallel_processes_through_torchrun(tmp_path):
     with open(tmp_path / "run" / "trainer.safetensors", "rb") as handle:
         header = handle.read(8 + int.from_bytes(handle.read(8), "little"))
     assert b'\\"world_size\\": 2' in header
+
+
+@pytest.mark.slow
+def test_plain_torchrun_without_out_trains_every_rank_into_one_new_run_directory(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                             "-m", "rnnkit", "train", "majority", *QUICK, "--steps", "4"],
+                            capture_output=True, text=True, timeout=300, env=ONE_THREAD, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    made = list((tmp_path / "runs").iterdir())
+    assert len(made) == 1 and (made[0] / "trainer.safetensors").is_file()

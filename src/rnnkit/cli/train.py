@@ -22,7 +22,8 @@ from ..data import CorpusConfig, DataError
 from ..models import LanguageModelConfig
 from ..settings import SettingsError, dump_toml, load_toml
 from ..tasks import get_task_class, language_modeling, majority, runs
-from ..training import CheckpointError, TrainConfig
+from ..training import CheckpointError, TrainConfig, distributed
+from ..training.precision import resolve_device
 from . import options
 
 EXIT_DIVERGED = 3
@@ -277,9 +278,7 @@ def run(args: argparse.Namespace) -> int:
         if args.print_config:
             sys.stdout.write(dump_toml({"task": args.task} | task_class.settings_to_record(settings)))
             return 0
-        if args.out is None and int(os.environ.get("WORLD_SIZE", 1)) > 1:
-            raise ValueError("under torchrun give --out: every process must train into the same run directory")
-        run_dir = Path(args.out) if args.out else runs.new_run_dir(args.task)
+        run_dir = Path(args.out) if args.out else _new_run_dir(args.task, settings)
         print(f"run directory: {run_dir}", file=sys.stderr, flush=True)
         result = runs.train(args.task, settings, run_dir, tensorboard=args.tensorboard, cache=args.cache_dir,
                             adapt_threads=args.threads is None)
@@ -287,6 +286,14 @@ def run(args: argparse.Namespace) -> int:
     except (DataError, CheckpointError, ValueError) as error:
         print(f"{command}: error: {error}", file=sys.stderr)
         return 2
+
+
+def _new_run_dir(task: str, settings: dict[str, Any]) -> Path:
+    """A fresh runs/TASK-DATE-TIME; under torchrun, rank 0's name for every rank."""
+    if int(os.environ.get("WORLD_SIZE", 1)) == 1:
+        return runs.new_run_dir(task)
+    distributed.setup(resolve_device(settings["train"].device))
+    return Path(distributed.gather(str(runs.new_run_dir(task)))[0])
 
 
 def _given(args: argparse.Namespace) -> list[Flag]:
