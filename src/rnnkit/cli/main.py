@@ -6,10 +6,10 @@ import argparse
 import sys
 
 from .. import __version__
-from . import cells, evaluate, options, sample, train
+from . import cells, evaluate, options, sample, train, viz
 
 # Each command module has ``register(subparsers)``, which adds its parser and sets ``func``.
-COMMANDS = [cells, train, sample, evaluate]
+COMMANDS = [cells, train, sample, evaluate, viz]
 
 EPILOG = """examples:
   rnnkit cells                      list every cell with its equations
@@ -19,6 +19,8 @@ EPILOG = """examples:
                                     stream 600 generated characters to stdout
   rnnkit eval runs/demo --data FILE bits per character and perplexity on a text
   rnnkit train majority --steps 300 a many-to-one classifier on generated sequences
+  rnnkit viz gradients --cells rnn_tanh,lstm
+                                    how far gradients flow back through time, as a PNG, CSV and JSON
   rnnkit --version
 """
 

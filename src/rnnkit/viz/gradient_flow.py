@@ -1,0 +1,201 @@
+r"""Gradient flow through time: ‖∂L_T/∂h_t‖ for t = T … 1, the notes' vanishing/exploding argument.
+
+For the Elman RNN h_t = tanh(W_hh h_{t-1} + W_xh x_t + b), the gradient of a loss on the last step
+flows back one step at a time as
+
+    ∂L_T/∂h_{t-1} = W_hhᵀ diag(tanh′(a_t)) ∂L_T/∂h_t,
+
+so over T − t steps it is multiplied by T − t such factors: its norm shrinks geometrically when the
+largest singular value σ_max of W_hh is below 1 (tanh′ ≤ 1 only shrinks it further) and can grow
+geometrically above 1. Only the largest singular value is bounded by σ_max: a random matrix with
+σ_max = 2 has a spectral radius near 1 and need not explode; ``init="orthogonal"`` with ``scale_whh=s``
+makes every singular value s, and the gradient then grows (s > 1) or shrinks (s < 1) by s per step
+where tanh is near-linear. The LSTM's cell path c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t is additive: ∂c_t/∂c_{t-1}
+contains diag(f_t), which a forget gate near 1 keeps near the identity, so ∂L_T/∂c_t stays flat.
+
+:func:`gradient_flow` measures this on a freshly initialised single-layer :class:`rnnkit.Recurrent` of
+each requested cell, by autograd: the layer's own cell and parameters run the sequence one step at a
+time, as the autograd engine does, and each state h_t (and c_t) is kept with ``retain_grad``.
+Everything runs in float64, so a gradient that vanishes to 1e-30 is still measured rather than lost
+to round-off. Input size equals hidden size
+(the MUT cells need it). The loss is L_T = Σ_b h_T^{(b)} · u, a fixed random unit projection u of the
+last hidden state, summed over the batch. Sequences are independent, so ∂L_T/∂h_t^{(b)} is sequence
+b's own gradient; the figure reported for step t is the mean over the batch of its norm,
+(1/B) Σ_b ‖∂L_T/∂h_t^{(b)}‖₂.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..cells import cell_names, get_cell_class
+from ..layers import Recurrent
+
+DEFAULT_CELLS = ("rnn_tanh", "irnn", "lstm", "gru")
+
+
+@dataclass(frozen=True)
+class GradientFlowConfig:
+    cells: tuple[str, ...] = DEFAULT_CELLS  # registered cell names, one curve each
+    steps: int = 50                      # sequence length T
+    hidden_size: int = 32                # H, also the input size I
+    batch_size: int = 8                  # B sequences; the figures average over them
+    init: str | None = None              # the layers' init: None (each cell's default), "orthogonal" or "identity"
+    scale_whh: float | None = None       # rescale each H×H block of weight_hh_l0 to this σ_max; None keeps the init
+    forget_bias: float | None = None     # initial forget-gate bias (LSTM family; other cells ignore it)
+    input_scale: float = 1.0             # x_t ~ N(0, input_scale²); small keeps tanh near-linear
+    seed: int = 0                        # seeds the weights, the inputs and the projection u
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cells", tuple(self.cells))
+        if not self.cells:
+            raise ValueError("cells must name at least one cell")
+        unknown = [name for name in self.cells if name not in cell_names()]
+        if unknown:
+            raise ValueError(f"unknown cell {unknown[0]!r} in cells; choose from {', '.join(cell_names())}")
+        if self.steps < 2:
+            raise ValueError(f"steps must be at least 2 (a gradient needs somewhere to flow), got {self.steps}")
+        if self.hidden_size < 1:
+            raise ValueError(f"hidden_size must be at least 1, got {self.hidden_size}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.init not in (None, "orthogonal", "identity"):
+            raise ValueError(f"init must be None, 'orthogonal' or 'identity', got {self.init!r}")
+        if self.scale_whh is not None and not self.scale_whh > 0:
+            raise ValueError(f"scale_whh must be positive, got {self.scale_whh}")
+        if not self.input_scale > 0:
+            raise ValueError(f"input_scale must be positive, got {self.input_scale}")
+
+
+@dataclass
+class CellGradients:
+    cell: str
+    # σ_max of each H×H block of weight_hh_l0, in the cell's packed order (one for Elman; i, f, g, o for the
+    # LSTM; r, z, n for the GRU), after any rescaling.
+    sigma_max: list[float]
+    grad_h: list[float]                  # mean ‖∂L_T/∂h_t‖ for t = 1 … T (index t − 1)
+    grad_c: list[float] | None = None    # mean ‖∂L_T/∂c_t‖ for t = 1 … T, for cells with a cell state
+
+    @property
+    def ratio(self) -> float:
+        """‖∂L_T/∂h_1‖ / ‖∂L_T/∂h_T‖: below 1 the gradient vanished going back, above 1 it exploded."""
+        return self.grad_h[0] / self.grad_h[-1]
+
+
+@dataclass
+class GradientFlow:
+    config: GradientFlowConfig
+    cells: list[CellGradients] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        """Everything: the configuration, and per cell its singular values and both curves."""
+        record = {"config": asdict(self.config) | {"cells": list(self.config.cells)},
+                  "cells": [asdict(cell) for cell in self.cells]}
+        return json.dumps(record, indent=2) + "\n"
+
+    def to_csv(self) -> str:
+        """The curves, one row per cell and step: cell, t, steps_back (T − t), grad_h, grad_c (empty if none)."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["cell", "t", "steps_back", "grad_h", "grad_c"])
+        steps = self.config.steps
+        for cell in self.cells:
+            for t in range(steps, 0, -1):
+                grad_c = "" if cell.grad_c is None else repr(cell.grad_c[t - 1])
+                writer.writerow([cell.cell, t, steps - t, repr(cell.grad_h[t - 1]), grad_c])
+        return buffer.getvalue()
+
+
+def gradient_flow(config: GradientFlowConfig = GradientFlowConfig()) -> GradientFlow:
+    """Measure ‖∂L_T/∂h_t‖ (and ‖∂L_T/∂c_t‖) for t = T … 1 for every cell of ``config``.
+
+    Example:
+        >>> result = gradient_flow(GradientFlowConfig(cells=("rnn_tanh", "lstm"), steps=10, hidden_size=8))
+        >>> [cell.cell for cell in result.cells], len(result.cells[0].grad_h)
+        (['rnn_tanh', 'lstm'], 10)
+    """
+    size = config.hidden_size
+    generator = torch.Generator().manual_seed(config.seed)
+    x = config.input_scale * torch.randn(config.steps, config.batch_size, size, generator=generator,
+                                         dtype=torch.float64)                               # (T, B, I)
+    u = torch.randn(size, generator=generator, dtype=torch.float64)
+    u /= u.norm()                                                                           # (H,)
+    return GradientFlow(config, [_measure(name, x, u, config) for name in config.cells])
+
+
+def _measure(name: str, x: Tensor, u: Tensor, config: GradientFlowConfig) -> CellGradients:
+    """One cell: build, rescale, then backpropagate L_T through the step-by-step copy."""
+    cell_class = get_cell_class(name)
+    forget_bias = config.forget_bias if cell_class.forget_gate is not None else None
+    size = config.hidden_size
+    # The same seed for every cell: the figures do not depend on which other cells were asked for.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        layer = Recurrent(name, size, size, init=config.init, forget_bias=forget_bias, dtype=torch.float64)
+    weight_hh = layer.weight_hh_l0
+    with torch.no_grad():
+        if config.scale_whh is not None:
+            for block in weight_hh.split(size, dim=0):
+                block.mul_(config.scale_whh / torch.linalg.matrix_norm(block, ord=2))
+        sigma_max = [torch.linalg.matrix_norm(block, ord=2).item() for block in weight_hh.split(size, dim=0)]
+
+    # The autograd engine's loop, with every state kept: each h_t (and c_t) is the very tensor the next
+    # step reads and the loss is computed from, so its .grad is the whole ∂L_T/∂h_t. (RecurrentCell's
+    # returned state is a stacked copy, which h_T is not computed from: its c_T would get no gradient.)
+    cell, p = layer.cells[0], layer.cell_params(layer=0, direction=0)
+    wx = cell.project(x, p)                                                                 # (T, B, G·H)
+    state = cell.initial_state(x.size(1), x)
+    states: list[tuple[Tensor, ...]] = []
+    for wx_t in wx.unbind(0):
+        state = cell.step(wx_t, state, p)                                                   # each (B, H)
+        for tensor in state:
+            tensor.retain_grad()
+        states.append(state)
+    loss = (states[-1][0] @ u).sum()                                                        # L_T = Σ_b h_T^{(b)} · u
+    loss.backward()
+
+    def mean_norms(k: int) -> list[float]:
+        return [s[k].grad.norm(dim=-1).mean().item() for s in states]                    # t = 1 … T
+
+    grad_c = mean_norms(1) if len(states[0]) > 1 else None
+    return CellGradients(cell=name, sigma_max=sigma_max, grad_h=mean_norms(0), grad_c=grad_c)
+
+
+def plot_gradient_flow(result: GradientFlow, png_path: str | Path) -> None:
+    """Every cell's ‖∂L_T/∂h_t‖ (solid) and ‖∂L_T/∂c_t‖ (dashed) against steps back from T, log scale (Agg)."""
+    # Imported here: matplotlib takes half a second to import, and only the picture needs it.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4, 4.0), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(1, 1, 1)
+    steps = result.config.steps
+    back = list(range(steps))                                                               # T − t
+    for index, cell in enumerate(result.cells):
+        color = f"C{index % 10}"
+        sigma = max(cell.sigma_max)
+        label = f"{cell.cell}  (σ_max(W_hh) {sigma:.2f})"
+        axes.plot(back, cell.grad_h[::-1], "-", color=color, label=f"{label}: ‖∂L/∂h_t‖")
+        if cell.grad_c is not None:
+            axes.plot(back, cell.grad_c[::-1], "--", color=color, label=f"{cell.cell}: ‖∂L/∂c_t‖")
+    axes.set_yscale("log")
+    axes.set_xlabel("steps back from T  (T − t)")
+    axes.set_ylabel("mean ‖∂L_T / ∂state_t‖")
+    config = result.config
+    settings = [f"T={steps}", f"H={config.hidden_size}"]
+    settings += [f"init {config.init}"] if config.init else []
+    settings += [f"σ_max(W_hh) set to {config.scale_whh:g}"] if config.scale_whh is not None else []
+    settings += [f"forget bias {config.forget_bias:g}"] if config.forget_bias is not None else []
+    axes.set_title(f"Gradient flow back through time ({', '.join(settings)})", fontsize=10)
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(png_path)
