@@ -12,7 +12,8 @@ The forward of a sequence is split as in the notes:
 
 A user-defined cell subclasses :class:`Cell`, sets ``name``, ``summary`` and ``gates`` and writes
 ``step``; it then runs on the autograd engine with every layer feature (stacking, directions,
-lengths, dropout). Adding its analytic derivative lets it run on the bptt engine.
+lengths, dropout). Adding its analytic derivative lets it run on the bptt engine; adding
+``gate_values`` lets diagnostics read its gates (``Recurrent.trace``).
 """
 
 from __future__ import annotations
@@ -198,6 +199,33 @@ class Cell:
         """Zeros for every state tensor, on ``like``'s device and dtype."""
         zeros = like.new_zeros(batch_size, self.hidden_size)
         return tuple(zeros.clone() if i else zeros for i in range(len(self.state_names)))
+
+    # ----------------------------------------------------------------------------------------------
+    # Gate values, for diagnostics (optional: a cell that defines ``gate_values`` declares
+    # ``supports_gates``; a layer's ``trace`` then records them at every step).
+    #
+    # The method is ``gate_values``, not ``gates``: ``gates`` is the class attribute G above (the number
+    # of H-wide blocks), which every cell, user cells included, already sets.
+    #
+    # Contract: ``gate_values(wx_t, s_{t-1}, p)`` evaluates the cell's own equations for one step and
+    # returns its gates by the names of its docstring, in the cell's block order, each (B, H) and
+    # activated (after σ, tanh, or whatever the equation applies: LN before it for the layer-normalised
+    # cells). Only gates the cell has: a removed gate is absent, not the constant 1; states (c) are not
+    # gates. A cell without gates returns an empty dict. It must not modify its arguments, and it is not
+    # on any engine's path: the forward and its speed never depend on it.
+
+    @property
+    def supports_gates(self) -> bool:
+        """Whether the cell can report its gate values (:meth:`gate_values`)."""
+        return type(self).gate_values is not Cell.gate_values
+
+    def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
+        """This step's activated gates by name, each (B, H), from ``wx`` (B, G·H) and s_{t-1}. Optional."""
+        raise TypeError(
+            f"cell {getattr(self, 'name', type(self).__name__)!r} ({type(self).__name__}) does not report its "
+            f"gate values: it defines no gate_values(wx, state, p) (supports_gates is False). Define it to "
+            f"return the gates of its step by name, each (B, H); states can be traced without it"
+        )
 
     # ----------------------------------------------------------------------------------------------
     # Backward through time (optional: a cell that defines both methods below runs on engine="bptt").

@@ -28,9 +28,16 @@ from .base import Cell, Params, State
 
 
 class ElmanCell(Cell):
-    """Shared forward of the Elman cells; subclasses pick the nonlinearity."""
+    """Shared forward of the Elman cells; subclasses pick the nonlinearity.
+
+    An Elman cell has no gates: its one block is the pre-activation of h_t itself, so
+    :meth:`gate_values` is an empty dict (the cell supports it, and there is nothing to report).
+    """
 
     gates: ClassVar[int] = 1
+
+    def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
+        return {}
 
     def project(self, x: Tensor, p: Params) -> Tensor:
         # Both biases enter the same pre-activation, so fold b_hh into the one big product.

@@ -64,6 +64,12 @@ class LSTMAblationCell(LSTMFamilyCell):
     # then through the activations: σ' = s(1 − s), tanh' = 1 − g²; a removed gate is 1 and drops out.
     # ∂L/∂h_{t-1} = ∂L/∂a @ W_hh, and dW_hh = Σ_t ∂L/∂a_tᵀ h_{t-1} (the base class's one GEMM).
 
+    def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
+        """The blocks the ablation keeps, by name (``blocks``), each (B, H); g is linear in NIAF."""
+        gates = wx + state[0] @ p.weight_hh.T                              # (B, G·H) pre-activations
+        self._activate(gates)
+        return {name: gates[:, self._block(name)] for name in self.blocks}
+
     def _block(self, name: str) -> slice:
         k = self.blocks.index(name)
         return slice(k * self.hidden_size, (k + 1) * self.hidden_size)
@@ -232,6 +238,11 @@ class CoupledLSTMCell(LSTMFamilyCell):
         f, g, o = f.sigmoid(), g.tanh(), o.sigmoid()
         c = f * c_prev + (1 - f) * g
         return o * c.tanh(), c
+
+    def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
+        """f, g, o, each (B, H); the coupled input gate is 1 − f, not reported twice."""
+        f, g, o = (wx + state[0] @ p.weight_hh.T).chunk(3, dim=-1)
+        return {"f": f.sigmoid(), "g": g.tanh(), "o": o.sigmoid()}
 
     # ----------------------------------------------------------------------------------------------
     # Backward through time. Saved per step: activated gates f, g, o (B, 3H, over wx_t) and c_t (the

@@ -64,6 +64,17 @@ class GRUCell(Cell):
         n = (wx[:, 2 * hidden :] + r * wh_n).tanh()
         return (n + z * (h_prev - n),)
 
+    def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
+        """r, z = σ(·) and the candidate n = tanh(·), each (B, H)."""
+        (h_prev,) = state
+        hidden = self.hidden_size
+        wh = h_prev @ p.weight_hh.T                                        # (B, 3H)
+        r, z = (wx[:, : 2 * hidden] + wh[:, : 2 * hidden]).sigmoid().chunk(2, dim=-1)
+        wh_n = wh[:, 2 * hidden :]
+        if p.bias_hh is not None:
+            wh_n = wh_n + p.bias_hh[2 * hidden :]
+        return {"r": r, "z": z, "n": (wx[:, 2 * hidden :] + r * wh_n).tanh()}
+
     def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
         (h_prev,) = state
         hidden = self.hidden_size
@@ -155,6 +166,14 @@ class ChoGRUCell(Cell):
         r, z = (wx[:, : 2 * hidden] + h_prev @ u_rz.T).sigmoid().chunk(2, dim=-1)
         h_tilde = (wx[:, 2 * hidden :] + (r * h_prev) @ u_n.T).tanh()
         return (h_prev + z * (h_tilde - h_prev),)
+
+    def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
+        """r, z and the candidate h̃, named ``"n"`` as ``gru``'s (its block), each (B, H)."""
+        (h_prev,) = state
+        hidden = self.hidden_size
+        u_rz, u_n = p.weight_hh[: 2 * hidden], p.weight_hh[2 * hidden :]
+        r, z = (wx[:, : 2 * hidden] + h_prev @ u_rz.T).sigmoid().chunk(2, dim=-1)
+        return {"r": r, "z": z, "n": (wx[:, 2 * hidden :] + (r * h_prev) @ u_n.T).tanh()}
 
     def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
         (h_prev,) = state

@@ -122,6 +122,13 @@ class LayerNormLSTMCell(LayerNormCell):
         c = f * c_prev + i * g
         return o * F.layer_norm(c, c.shape[-1:], p.gain_c, p.bias_c, EPS).tanh(), c
 
+    def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
+        """i, f, o = σ(a), g = tanh(a) of the normalised pre-activations a, each (B, H)."""
+        wh = state[0] @ p.weight_hh.T
+        a = wx + F.layer_norm(wh, wh.shape[-1:], p.gain_hh, p.bias_hh, EPS)
+        i, f, g, o = a.chunk(4, dim=-1)
+        return {"i": i.sigmoid(), "f": f.sigmoid(), "g": g.tanh(), "o": o.sigmoid()}
+
     # ----------------------------------------------------------------------------------------------
     # Backward through time.
     #
@@ -216,6 +223,15 @@ class LayerNormGRUCell(LayerNormCell):
         z = torch.sigmoid(x_z + u_z)
         n = torch.tanh(x_n + r * u_n)
         return ((1 - z) * n + z * h_prev,)
+
+    def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
+        """r, z = σ(·) and n = tanh(·) of the normalised products, each (B, H)."""
+        wh = state[0] @ p.weight_hh.T
+        u = F.layer_norm(wh, wh.shape[-1:], p.gain_hh, p.bias_hh, EPS)
+        x_r, x_z, x_n = wx.chunk(3, dim=-1)
+        u_r, u_z, u_n = u.chunk(3, dim=-1)
+        r = torch.sigmoid(x_r + u_r)
+        return {"r": r, "z": torch.sigmoid(x_z + u_z), "n": torch.tanh(x_n + r * u_n)}
 
     # ----------------------------------------------------------------------------------------------
     # Backward through time.

@@ -61,6 +61,12 @@ class LSTMCell(LSTMFamilyCell):
         c = f * c_prev + i * g
         return o * c.tanh(), c
 
+    def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
+        """i, f, o = σ(·), g = tanh(·), each (B, H); c is the state, not a gate."""
+        h_prev = state[0]
+        i, f, g, o = (wx + h_prev @ p.weight_hh.T).chunk(4, dim=-1)
+        return {"i": i.sigmoid(), "f": f.sigmoid(), "g": g.tanh(), "o": o.sigmoid()}
+
     def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
         h_prev, c_prev = state
         hidden = self.hidden_size

@@ -72,6 +72,19 @@ class MUTCell(Cell):
             "bias": (3 * hidden,),
         }
 
+    def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
+        """z, r and the candidate h̃ (``"h_tilde"``), each (B, H); each cell says how z and r see h_{t-1}."""
+        (h_prev,) = state
+        wx_z, wx_r, wx_h = wx.chunk(3, dim=-1)
+        z, r = self._update_and_reset(wx_z, wx_r, h_prev, p)
+        # W_hh (the candidate's product) is the last block of weight_hh in all three.
+        h_tilde = torch.tanh((r * h_prev) @ p.weight_hh[-self.hidden_size :].T + wx_h)
+        return {"z": z, "r": r, "h_tilde": h_tilde}
+
+    def _update_and_reset(self, wx_z: Tensor, wx_r: Tensor, h_prev: Tensor, p: Params) -> tuple[Tensor, Tensor]:
+        """z and r of this cell's equations, each (B, H)."""
+        raise NotImplementedError
+
     def _update(
         self, dh: Tensor, z: Tensor, r: Tensor, h_tilde: Tensor, h_prev: Tensor, weight_hh_h: Tensor
     ) -> tuple[Tensor, Tensor]:
@@ -110,6 +123,10 @@ class MUT1Cell(MUTCell):
         r = torch.sigmoid(wx_r + h_prev @ W_hr.T)
         h_tilde = torch.tanh((r * h_prev) @ W_hh.T + wx_h)
         return (h_tilde * z + h_prev * (1 - z),)
+
+    def _update_and_reset(self, wx_z: Tensor, wx_r: Tensor, h_prev: Tensor, p: Params) -> tuple[Tensor, Tensor]:
+        W_hr = p.weight_hh[: self.hidden_size]
+        return torch.sigmoid(wx_z), torch.sigmoid(wx_r + h_prev @ W_hr.T)
 
     def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
         (h_prev,) = state
@@ -165,6 +182,10 @@ class MUT2Cell(MUTCell):
         h_tilde = torch.tanh((r * h_prev) @ W_hh.T + wx_h)
         return (h_tilde * z + h_prev * (1 - z),)
 
+    def _update_and_reset(self, wx_z: Tensor, wx_r: Tensor, h_prev: Tensor, p: Params) -> tuple[Tensor, Tensor]:
+        W_hz, W_hr, _ = p.weight_hh.chunk(3)
+        return torch.sigmoid(wx_z + h_prev @ W_hz.T), torch.sigmoid(wx_r + h_prev @ W_hr.T)
+
     def bptt_forward(self, wx: Tensor, state: State, p: Params) -> tuple[State, tuple[Tensor, ...]]:
         (h_prev,) = state
         hidden = self.hidden_size
@@ -215,6 +236,10 @@ class MUT3Cell(MUTCell):
         r = torch.sigmoid(wx_r + h_prev @ W_hr.T)
         h_tilde = torch.tanh((r * h_prev) @ W_hh.T + wx_h)
         return (h_tilde * z + h_prev * (1 - z),)
+
+    def _update_and_reset(self, wx_z: Tensor, wx_r: Tensor, h_prev: Tensor, p: Params) -> tuple[Tensor, Tensor]:
+        W_hz, W_hr, _ = p.weight_hh.chunk(3)
+        return torch.sigmoid(wx_z + torch.tanh(h_prev) @ W_hz.T), torch.sigmoid(wx_r + h_prev @ W_hr.T)
 
     # Saved beyond the common four: tanh(h_{t-1}), the right operand of dW_hz.
 

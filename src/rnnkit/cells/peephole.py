@@ -47,6 +47,18 @@ class PeepholeLSTMCell(LSTMFamilyCell):
         o = (o + w_co * c).sigmoid()
         return o * c.tanh(), c
 
+    def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
+        """i, f (peeping at c_{t-1}), g, and o (peeping at the new c_t), each (B, H)."""
+        h_prev, c_prev = state
+        a_i, a_f, a_g, a_o = (wx + h_prev @ p.weight_hh.T).chunk(4, dim=-1)
+        w_ci, w_cf, w_co = p.weight_ch.chunk(3)
+        i = (a_i + w_ci * c_prev).sigmoid()
+        f = (a_f + w_cf * c_prev).sigmoid()
+        g = a_g.tanh()
+        # o sees c_t, so the gate needs the cell update of this step.
+        o = (a_o + w_co * (f * c_prev + i * g)).sigmoid()
+        return {"i": i, "f": f, "g": g, "o": o}
+
     # ----------------------------------------------------------------------------------------------
     # Backward through time.
     #

@@ -12,6 +12,7 @@ Output layout of a bidirectional layer, per time step::
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -19,8 +20,27 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from .. import engines
 from ..cells import Cell, Params, State, get_cell_class
+from ..engines.sequences import padding_mask, reverse_padded
 
 StateInput = Tensor | tuple[Tensor, ...] | None
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Every layer's state at every step, and its gates when asked: what :meth:`Recurrent.trace` records.
+
+    - states[l][name]: (T, B, D·H) for each of the cell's state names (``"h"``; ``"c"`` too for the
+      LSTM family), layer l = 0 … L − 1. Directions side by side as in the output: [forward | backward].
+    - gates[l][name]: (T, B, D·H) for each gate the cell reports (``Cell.gate_values``; ``{}`` for an
+      Elman cell), or ``None`` when the trace was not asked for gates.
+
+    At a padded step (t ≥ lengths[b]) every value is zero, as the output is. Sequence b's final state
+    (h_n) is at t = lengths[b] − 1 in the forward half and at t = 0 in the backward half.
+    With ``batch_first`` every sequence is (B, T, D·H); for an unbatched input, (T, D·H).
+    """
+
+    states: list[dict[str, Tensor]]
+    gates: list[dict[str, Tensor]] | None
 
 
 class Recurrent(nn.Module):
@@ -55,6 +75,9 @@ class Recurrent(nn.Module):
     Outputs: ``output, h_n`` (or ``output, (h_n, c_n)``)
         - output: (T, B, D·H) last layer's hidden states (a ``PackedSequence`` for packed input).
         - h_n (, c_n): (L·D, B, H) final state of every layer and direction.
+
+    Diagnostics: :meth:`trace` returns every layer's states (and gates) at every step, without
+    touching the forward above.
 
     Example:
         >>> layer = rnnkit.Recurrent("peephole_lstm", 10, 20, num_layers=2)
@@ -216,6 +239,105 @@ class Recurrent(nn.Module):
 
     # ----------------------------------------------------------------------------------------------
 
+    @torch.no_grad()
+    def trace(
+        self, input: Tensor | PackedSequence, hx: StateInput = None, lengths: Tensor | None = None, gates: bool = False
+    ) -> Trace:
+        r"""Run the layer for diagnostics, recording every layer's states and optionally its gates.
+
+        Inputs are :meth:`forward`'s (``input, hx, lengths``); the result is a :class:`Trace` with
+        ``states[l]["h"]`` (and ``["c"]``) of every layer l, (T, B, D·H), and with ``gates=True`` the
+        cell's gates ``gates[l][name]``, (T, B, D·H), named as in the cell's docstring (i, f, g, o for
+        the LSTM; r, z, n for the GRU; …). The top layer's ``states[-1]["h"]`` is the output of
+        :meth:`forward` (without ``residual``: the output then adds the layer's input), and the
+        recorded final states are its h_n (, c_n), to round-off.
+
+        Whatever the layer's engine, the trace runs its own loop, one step at a time without a graph,
+        through the cells' ``project``, ``step`` and ``gate_values``: any cell traces its states, and a
+        cell whose ``supports_gates`` is true its gates. No dropout is applied (as in eval mode);
+        residual connections are. :meth:`forward` is untouched by it and keeps its speed.
+
+        Example:
+            >>> layer = rnnkit.Recurrent("lstm", 10, 20, num_layers=2, bidirectional=True)
+            >>> trace = layer.trace(torch.randn(5, 3, 10), gates=True)
+            >>> trace.gates[1]["f"].shape                       # layer 1's forget gates, both directions
+            torch.Size([5, 3, 40])
+        """
+        if gates and not self.cells[0].supports_gates:
+            raise ValueError(
+                f"trace(gates=True) needs the cell's gate values, and cell {self.cell_name!r} "
+                f"({type(self.cells[0]).__name__}) defines no gate_values(); trace(gates=False) records its states"
+            )
+        x, lengths, unbatched = self._trace_input(input, lengths)
+        steps, batch = x.size(0), x.size(1)
+        autocast = torch.is_autocast_enabled(x.device.type)
+        self._check_input_dtype(x, autocast)
+        states = self._initial_states(hx, batch, x, unbatched, autocast)
+        mask = None if lengths is None else padding_mask(lengths, steps, x)
+
+        traced_states: list[dict[str, Tensor]] = []
+        traced_gates: list[dict[str, Tensor]] = []
+        layer_input = x
+        for layer, layer_cell in enumerate(self.cells):
+            direction_states, direction_gates = [], []
+            for direction in range(self.num_directions):
+                inputs = reverse_padded(layer_input, lengths) if direction else layer_input
+                state = states[layer * self.num_directions + direction]
+                params = self.cell_params(layer, direction)
+                recorded_states, recorded_gates = _trace_direction(layer_cell, inputs, params, state, mask, gates)
+                if direction:
+                    # The backward direction's sequences go back into time order, as its outputs do.
+                    recorded_states = {name: reverse_padded(v, lengths) for name, v in recorded_states.items()}
+                    recorded_gates = {name: reverse_padded(v, lengths) for name, v in recorded_gates.items()}
+                direction_states.append(recorded_states)
+                direction_gates.append(recorded_gates)
+            traced_states.append(_join_directions(direction_states))
+            traced_gates.append(_join_directions(direction_gates))
+            output = traced_states[-1]["h"]
+            if self.residual and layer > 0 and output.shape == layer_input.shape:
+                output = output + layer_input
+            layer_input = output
+
+        def layout(sequence: Tensor) -> Tensor:
+            if unbatched:
+                return sequence.squeeze(1)
+            return sequence.transpose(0, 1) if self.batch_first else sequence
+
+        return Trace(
+            states=[{name: layout(v) for name, v in layer.items()} for layer in traced_states],
+            gates=[{name: layout(v) for name, v in layer.items()} for layer in traced_gates] if gates else None,
+        )
+
+    def _trace_input(
+        self, input: Tensor | PackedSequence, lengths: Tensor | None
+    ) -> tuple[Tensor, Tensor | None, bool]:
+        """``trace``'s input as (T, B, I) with checked lengths, and whether it was unbatched."""
+        unbatched = False
+        if isinstance(input, PackedSequence):
+            if lengths is not None:
+                raise ValueError("lengths must not be given with a PackedSequence input: it carries its own")
+            x, lengths = pad_packed_sequence(input)                       # (T, B, I), original order
+            return x, lengths.to(torch.int64), False
+        if not isinstance(input, Tensor):
+            raise TypeError(f"input must be a Tensor or a PackedSequence, got {type(input).__name__}")
+        if input.dim() not in (2, 3):
+            raise ValueError(
+                f"input must have 3 dimensions ({'B, T' if self.batch_first else 'T, B'}, input_size) "
+                f"or 2 (T, input_size) unbatched; got shape {tuple(input.shape)}"
+            )
+        if input.dim() == 2:
+            unbatched, x = True, input.unsqueeze(1)
+        else:
+            x = input.transpose(0, 1) if self.batch_first else input
+        if x.size(0) == 0:
+            raise ValueError("input is an empty sequence (T = 0); give at least one time step")
+        if x.size(-1) != self.input_size:
+            raise ValueError(f"input has {x.size(-1)} features in its last dimension; "
+                             f"this layer was built with input_size={self.input_size}")
+        if lengths is not None:
+            lengths = self._check_lengths(lengths, x.size(0), x.size(1), x.device)
+        return x, lengths, unbatched
+
     def _check_input_dtype(self, x: Tensor, autocast: bool) -> None:
         """Refuse an input the parameters cannot multiply, before an engine fails on it obscurely."""
         expected = self._parameter_dtype()
@@ -313,3 +435,34 @@ class Recurrent(nn.Module):
         # on the input's device has to meet the CPU lengths.
         packed = pack_padded_sequence(output, lengths.sort(descending=True).values)
         return PackedSequence(packed.data, packed.batch_sizes, sorted_indices, unsorted_indices)
+
+
+def _trace_direction(
+    cell: Cell, x: Tensor, p: Params, state: State, mask: Tensor | None, gates: bool
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """One direction over ``x`` (T, B, I): its states and (if ``gates``) gate values by name, each (T, B, H).
+
+    Past a sequence's end the state is carried and nothing is recorded (zeros), as the engines do.
+    """
+    wx = cell.project(x, p)                                                 # (T, B, G·H)
+    states: list[State] = []
+    gate_steps: list[dict[str, Tensor]] = []
+    for t, wx_t in enumerate(wx.unbind(0)):
+        if gates:
+            gate_steps.append(cell.gate_values(wx_t, state, p))
+        new = cell.step(wx_t, state, p)
+        if mask is not None:
+            new = tuple(torch.where(mask[t], n, s) for n, s in zip(new, state))
+        state = new
+        states.append(state)
+    recorded_states = {name: torch.stack([s[k] for s in states]) for k, name in enumerate(cell.state_names)}
+    recorded_gates = {name: torch.stack([g[name] for g in gate_steps]) for name in gate_steps[0]} if gates else {}
+    if mask is not None:
+        recorded_states = {name: v.masked_fill(~mask, 0.0) for name, v in recorded_states.items()}
+        recorded_gates = {name: v.masked_fill(~mask, 0.0) for name, v in recorded_gates.items()}
+    return recorded_states, recorded_gates
+
+
+def _join_directions(directions: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """Each named sequence of every direction side by side: (T, B, H) each → (T, B, D·H)."""
+    return {name: torch.cat([d[name] for d in directions], dim=-1) for name in directions[0]}
