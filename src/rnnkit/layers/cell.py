@@ -12,13 +12,11 @@ trained with one runs with the other after ``load_state_dict``. One call is each
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import Tensor, nn
 
 from ..cells import Cell, Params, State, get_cell_class
-from .recurrent import Recurrent
+from .recurrent import Recurrent, check_stack
 
 StateInput = Tensor | tuple[Tensor, ...] | None
 
@@ -78,15 +76,7 @@ class RecurrentCell(nn.Module):
     ) -> None:
         super().__init__()
         cell_class = get_cell_class(cell)
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout <= 1.0:
-            raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
-        if dropout > 0 and num_layers == 1:
-            warnings.warn(
-                f"dropout={dropout} has no effect with num_layers=1: it applies between layers",
-                stacklevel=2,
-            )
+        check_stack(num_layers, dropout)
         self.cell_name = cell_class.name
         self.input_size = input_size
         self.hidden_size = hidden_size

@@ -43,6 +43,17 @@ class Trace:
     gates: list[dict[str, Tensor]] | None
 
 
+def check_stack(num_layers: int, dropout: float) -> None:
+    """The checks of a layer stack's ``num_layers`` and ``dropout`` (a warning: dropout with one layer)."""
+    if not isinstance(num_layers, int) or num_layers < 1:
+        raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout <= 1.0:
+        raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
+    if dropout > 0 and num_layers == 1:
+        # stacklevel 3: the user's call, through the layer's __init__.
+        warnings.warn(f"dropout={dropout} has no effect with num_layers=1: it applies between layers", stacklevel=3)
+
+
 class Recurrent(nn.Module):
     r"""A stack of recurrent layers of any registered cell.
 
@@ -105,15 +116,7 @@ class Recurrent(nn.Module):
     ) -> None:
         super().__init__()
         cell_class = get_cell_class(cell)
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout <= 1.0:
-            raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
-        if dropout > 0 and num_layers == 1:
-            warnings.warn(
-                f"dropout={dropout} has no effect with num_layers=1: it applies between layers",
-                stacklevel=2,
-            )
+        check_stack(num_layers, dropout)
         self.cell_name = cell_class.name
         self.input_size = input_size
         self.hidden_size = hidden_size
