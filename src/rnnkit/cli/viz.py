@@ -1,4 +1,5 @@
-"""``rnnkit viz``: diagnostics as pictures and numbers; ``rnnkit viz gradients``, the gradient flow through time."""
+"""``rnnkit viz``: diagnostics as pictures and numbers; ``rnnkit viz gradients``, the gradient flow through time;
+``rnnkit viz gates``, the gate saturation of a trained language model."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import sys
 from pathlib import Path
 
 from ..cells import cell_names
-from ..viz import GradientFlow, GradientFlowConfig, gradient_flow, plot_gradient_flow
+from ..training import CheckpointError
+from ..viz import (GateSaturation, GateSaturationConfig, GradientFlow, GradientFlowConfig, gate_saturation,
+                   gradient_flow, plot_gate_saturation, plot_gradient_flow)
+from ..viz.gates import DEFAULT_LENGTH as GATES_LENGTH, LEFT, RIGHT
 from . import options
 
 DEFAULTS = GradientFlowConfig()
@@ -23,13 +27,20 @@ GRADIENTS_EXAMPLES = """examples:
       σ_max(W_hh) = 0.5: the gradient shrinks at least twofold per step
 """
 
+GATES_EXAMPLES = """examples:
+  rnnkit viz gates runs/demo --text input.txt
+      the first 5000 tokens of input.txt: gate-saturation.png, .csv, .json
+  rnnkit viz gates runs/words --text valid.txt --length 20000 --out runs/words/gates
+      a word-level run over 20000 words; the files go beside the run
+"""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     viz = subparsers.add_parser(
-        "viz", help="diagnostics: gradient flow through time",
+        "viz", help="diagnostics: gradient flow through time, gate saturation",
         description="Diagnostics that make the notes' arguments visible, as a PNG and the numbers behind it.",
         epilog="examples:\n  rnnkit viz gradients\n  rnnkit viz gradients --cells rnn_tanh,lstm --forget-bias 5\n"
-               "  rnnkit viz gradients --help",
+               "  rnnkit viz gates runs/demo --text input.txt\n  rnnkit viz gradients --help",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     viz.set_defaults(func=lambda args: _missing_diagnostic(viz))
@@ -67,6 +78,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="write PREFIX.png, PREFIX.csv and PREFIX.json (default gradient-flow)")
     options.add_threads(parser)
     parser.set_defaults(func=run)
+    _register_gates(diagnostics)
+
+
+def _register_gates(diagnostics: argparse._SubParsersAction) -> None:
+    parser = diagnostics.add_parser(
+        "gates", help="how often each σ gate of a trained language model is nearly shut (< 0.1) or open (> 0.9)",
+        description="Run a language-model run's recurrent layer over the first N tokens of a text (its own "
+                    "tokenizer and embedding, eval mode, one sequence from a zero state) and count, per layer, "
+                    f"σ gate and unit, the fraction of steps where the gate is left-saturated (< {LEFT:g}) and "
+                    f"right-saturated (> {RIGHT:g}), as in Karpathy, Johnson & Fei-Fei 2015. Only σ gates: i, f, "
+                    "o of the LSTM family, r, z of the GRU family (tanh candidates are left out); a cell without "
+                    "gates (rnn_tanh, rnn_relu, irnn) is refused. Prints the mean fractions per layer and gate and "
+                    "writes PREFIX.png (one scatter panel per layer and gate, a point per unit), PREFIX.csv (layer, "
+                    "gate, unit, left, right) and PREFIX.json (everything).",
+        epilog=GATES_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a language-model run directory (`rnnkit train lm`)")
+    parser.add_argument("--text", required=True, metavar="FILE", help="the text to run the model over")
+    parser.add_argument("--length", type=options.positive_int, default=GATES_LENGTH, metavar="N",
+                        help=f"read at most N tokens (characters or words) of the text (default {GATES_LENGTH})")
+    parser.add_argument("--out", default="gate-saturation", metavar="PREFIX",
+                        help="write PREFIX.png, PREFIX.csv and PREFIX.json (default gate-saturation)")
+    options.add_threads(parser)
+    parser.set_defaults(func=run_gates)
+
+
+def run_gates(args: argparse.Namespace) -> int:
+    try:
+        result = gate_saturation(GateSaturationConfig(run_dir=args.run_dir, text=args.text, length=args.length))
+    except (CheckpointError, ValueError) as error:
+        print(f"rnnkit viz gates: error: {error}", file=sys.stderr)
+        return 2
+    print(_gates_table(result))
+    for path in _write_gates(result, args.out):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,6 +149,25 @@ def _write(result: GradientFlow, prefix: str) -> list[Path]:
     base.parent.mkdir(parents=True, exist_ok=True)
     png, table, record = (base.with_name(base.name + suffix) for suffix in (".png", ".csv", ".json"))
     plot_gradient_flow(result, png)
+    table.write_text(result.to_csv())
+    record.write_text(result.to_json())
+    return [png, table, record]
+
+
+def _gates_table(result: GateSaturation) -> str:
+    """One row per layer and σ gate: the mean over its units of the left- and right-saturated fractions."""
+    rows = [f"{'layer':>5}  {'gate':<4}  {'units':>5}  {f'< {LEFT:g}':>7}  {f'> {RIGHT:g}':>7}"]
+    for gate in result.gates:
+        rows.append(f"{gate.layer + 1:>5}  {gate.gate:<4}  {len(gate.left):>5}  {gate.mean_left:>7.3f}  "
+                    f"{gate.mean_right:>7.3f}")
+    return "\n".join(rows)
+
+
+def _write_gates(result: GateSaturation, prefix: str) -> list[Path]:
+    base = Path(prefix)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    png, table, record = (base.with_name(base.name + suffix) for suffix in (".png", ".csv", ".json"))
+    plot_gate_saturation(result, png)
     table.write_text(result.to_csv())
     record.write_text(result.to_json())
     return [png, table, record]
