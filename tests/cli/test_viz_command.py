@@ -75,7 +75,7 @@ def test_viz_gates_writes_png_csv_json_and_prints_the_means(gate_runs, tmp_path,
     assert header.split()[:3] == ["layer", "gate", "units"]
     record = json.loads((tmp_path / "out" / "gates.json").read_text())
     assert record["steps"] == 150 and record["cell"] == "lstm"
-    assert [(row.split()[0], row.split()[1]) for row in rows] == [(str(g["layer"] + 1), g["gate"])
+    assert [(row.split()[0], row.split()[1]) for row in rows] == [(str(g["layer"]), g["gate"])
                                                                     for g in record["gates"]]
     for row, gate in zip(rows, record["gates"]):
         units, left, right = row.split()[2:]

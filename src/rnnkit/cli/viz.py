@@ -158,7 +158,7 @@ def _gates_table(result: GateSaturation) -> str:
     """One row per layer and σ gate: the mean over its units of the left- and right-saturated fractions."""
     rows = [f"{'layer':>5}  {'gate':<4}  {'units':>5}  {f'< {LEFT:g}':>7}  {f'> {RIGHT:g}':>7}"]
     for gate in result.gates:
-        rows.append(f"{gate.layer + 1:>5}  {gate.gate:<4}  {len(gate.left):>5}  {gate.mean_left:>7.3f}  "
+        rows.append(f"{gate.layer:>5}  {gate.gate:<4}  {len(gate.left):>5}  {gate.mean_left:>7.3f}  "
                     f"{gate.mean_right:>7.3f}")
     return "\n".join(rows)
 
