@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from rnnkit.tasks import language_modeling, majority, runs
-from rnnkit.training import Callback, Trainer
+from rnnkit.training import Callback, Trainer, distributed
 
 
 class Majority64(majority.MajorityTask):
@@ -85,6 +85,7 @@ def main() -> int:
         trainer.resume()
     batch = trainer.batches.batch(0)
     result = trainer.run()
+    distributed.finish()
     if result.message:
         print(result.message, file=sys.stderr)
     report.write_text(json.dumps({

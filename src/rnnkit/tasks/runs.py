@@ -200,7 +200,9 @@ def train(
     if shard.rank != 0:
         distributed.barrier()
         _start(trainer, run_dir, resume)
-        return trainer.run()
+        result = trainer.run()
+        distributed.finish()
+        return result
     _create(run_dir)
     with _Lock(run_dir):
         if fresh_start:
@@ -211,7 +213,9 @@ def train(
         task.write_artefacts(run_dir)
         distributed.barrier()
         _start(trainer, run_dir, resume)
-        return trainer.run()
+        result = trainer.run()
+    distributed.finish()
+    return result
 
 
 def _prepare(task_class: type, settings: dict[str, Any], cache: Path, rank: int):

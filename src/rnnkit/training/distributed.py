@@ -81,3 +81,11 @@ def gather(value: Any) -> list[Any]:
 def barrier() -> None:
     if active_shard().world_size > 1:
         dist.barrier()
+
+
+def finish() -> None:
+    """Leave the process group once every rank is done (a rank that exits while its peers still
+    talk to it can make their backend abort)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

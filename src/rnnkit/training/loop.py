@@ -513,6 +513,9 @@ class _SignalFlag:
         if self.enabled:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)
+                # Restart interrupted system calls: a native library (gloo's sockets, a data loader)
+                # that sees EINTR in the middle of a collective may abort the whole process.
+                signal.siginterrupt(sig, False)
         return self
 
     def _handle(self, signum: int, frame: object) -> None:
