@@ -233,11 +233,11 @@ class CoupledLSTMCell(LSTMFamilyCell):
     forget_gate = 0
 
     def step(self, wx: Tensor, state: State, p: Params) -> State:
-        h_prev, c_prev = state
-        f, g, o = (wx + h_prev @ p.weight_hh.T).chunk(3, dim=-1)
-        f, g, o = f.sigmoid(), g.tanh(), o.sigmoid()
-        c = f * c_prev + (1 - f) * g
-        return o * c.tanh(), c
+        c_prev = state[1]
+        gates = self.gate_values(wx, state, p)
+        f = gates["f"]
+        c = f * c_prev + (1 - f) * gates["g"]
+        return gates["o"] * c.tanh(), c
 
     def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
         """f, g, o, each (B, H); the coupled input gate is 1 − f, not reported twice."""

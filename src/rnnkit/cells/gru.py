@@ -54,15 +54,9 @@ class GRUCell(Cell):
 
     def step(self, wx: Tensor, state: State, p: Params) -> State:
         (h_prev,) = state
-        hidden = self.hidden_size
-        wh = h_prev @ p.weight_hh.T                                        # (B, 3H)
-        rz = (wx[:, : 2 * hidden] + wh[:, : 2 * hidden]).sigmoid()
-        r, z = rz.chunk(2, dim=-1)
-        wh_n = wh[:, 2 * hidden :]
-        if p.bias_hh is not None:
-            wh_n = wh_n + p.bias_hh[2 * hidden :]
-        n = (wx[:, 2 * hidden :] + r * wh_n).tanh()
-        return (n + z * (h_prev - n),)
+        gates = self.gate_values(wx, state, p)
+        n = gates["n"]
+        return (n + gates["z"] * (h_prev - n),)
 
     def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
         """r, z = σ(·) and the candidate n = tanh(·), each (B, H)."""
@@ -161,11 +155,8 @@ class ChoGRUCell(Cell):
 
     def step(self, wx: Tensor, state: State, p: Params) -> State:
         (h_prev,) = state
-        hidden = self.hidden_size
-        u_rz, u_n = p.weight_hh[: 2 * hidden], p.weight_hh[2 * hidden :]
-        r, z = (wx[:, : 2 * hidden] + h_prev @ u_rz.T).sigmoid().chunk(2, dim=-1)
-        h_tilde = (wx[:, 2 * hidden :] + (r * h_prev) @ u_n.T).tanh()
-        return (h_prev + z * (h_tilde - h_prev),)
+        gates = self.gate_values(wx, state, p)                             # "n" is the candidate h̃
+        return (h_prev + gates["z"] * (gates["n"] - h_prev),)
 
     def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
         """r, z and the candidate h̃, named ``"n"`` as ``gru``'s (its block), each (B, H)."""

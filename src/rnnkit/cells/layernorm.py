@@ -114,13 +114,10 @@ class LayerNormLSTMCell(LayerNormCell):
         return {**super().parameter_shapes(), "gain_c": (self.hidden_size,), "bias_c": (self.hidden_size,)}
 
     def step(self, wx: Tensor, state: State, p: Params) -> State:
-        h_prev, c_prev = state
-        wh = h_prev @ p.weight_hh.T
-        a = wx + F.layer_norm(wh, wh.shape[-1:], p.gain_hh, p.bias_hh, EPS)
-        i, f, g, o = a.chunk(4, dim=-1)
-        i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
-        c = f * c_prev + i * g
-        return o * F.layer_norm(c, c.shape[-1:], p.gain_c, p.bias_c, EPS).tanh(), c
+        c_prev = state[1]
+        gates = self.gate_values(wx, state, p)
+        c = gates["f"] * c_prev + gates["i"] * gates["g"]
+        return gates["o"] * F.layer_norm(c, c.shape[-1:], p.gain_c, p.bias_c, EPS).tanh(), c
 
     def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
         """i, f, o = σ(a), g = tanh(a) of the normalised pre-activations a, each (B, H)."""
@@ -215,14 +212,9 @@ class LayerNormGRUCell(LayerNormCell):
 
     def step(self, wx: Tensor, state: State, p: Params) -> State:
         (h_prev,) = state
-        wh = h_prev @ p.weight_hh.T
-        u = F.layer_norm(wh, wh.shape[-1:], p.gain_hh, p.bias_hh, EPS)
-        x_r, x_z, x_n = wx.chunk(3, dim=-1)
-        u_r, u_z, u_n = u.chunk(3, dim=-1)
-        r = torch.sigmoid(x_r + u_r)
-        z = torch.sigmoid(x_z + u_z)
-        n = torch.tanh(x_n + r * u_n)
-        return ((1 - z) * n + z * h_prev,)
+        gates = self.gate_values(wx, state, p)
+        z = gates["z"]
+        return ((1 - z) * gates["n"] + z * h_prev,)
 
     def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
         """r, z = σ(·) and n = tanh(·) of the normalised products, each (B, H)."""

@@ -55,11 +55,10 @@ class LSTMCell(LSTMFamilyCell):
     fused_mode = "LSTM"
 
     def step(self, wx: Tensor, state: State, p: Params) -> State:
-        h_prev, c_prev = state
-        i, f, g, o = (wx + h_prev @ p.weight_hh.T).chunk(4, dim=-1)
-        i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
-        c = f * c_prev + i * g
-        return o * c.tanh(), c
+        c_prev = state[1]
+        gates = self.gate_values(wx, state, p)
+        c = gates["f"] * c_prev + gates["i"] * gates["g"]
+        return gates["o"] * c.tanh(), c
 
     def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
         """i, f, o = σ(·), g = tanh(·), each (B, H); c is the state, not a gate."""

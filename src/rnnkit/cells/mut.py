@@ -72,18 +72,27 @@ class MUTCell(Cell):
             "bias": (3 * hidden,),
         }
 
-    def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
-        """z, r and the candidate h̃ (``"h_tilde"``), each (B, H); each cell says how z and r see h_{t-1}."""
+    def step(self, wx: Tensor, state: State, p: Params) -> State:
+        """h_t = h̃ ⊙ z + h_{t-1} ⊙ (1 − z), with z and r as each cell's equations say."""
         (h_prev,) = state
-        wx_z, wx_r, wx_h = wx.chunk(3, dim=-1)
-        z, r = self._update_and_reset(wx_z, wx_r, h_prev, p)
-        # W_hh (the candidate's product) is the last block of weight_hh in all three.
-        h_tilde = torch.tanh((r * h_prev) @ p.weight_hh[-self.hidden_size :].T + wx_h)
+        z, _, h_tilde = self._gates(wx, h_prev, p)
+        return (h_tilde * z + h_prev * (1 - z),)
+
+    def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
+        """z, r and the candidate h̃ (``"h_tilde"``), each (B, H)."""
+        z, r, h_tilde = self._gates(wx, state[0], p)
         return {"z": z, "r": r, "h_tilde": h_tilde}
 
+    def _gates(self, wx: Tensor, h_prev: Tensor, p: Params) -> tuple[Tensor, Tensor, Tensor]:
+        """z, r, h̃ = tanh(W_hh (r ⊙ h_{t-1}) + wx_h); W_hh is the last block of weight_hh in all three."""
+        wx_z, wx_r, wx_h = wx.chunk(3, dim=-1)
+        z, r = self._update_and_reset(wx_z, wx_r, h_prev, p)
+        h_tilde = torch.tanh((r * h_prev) @ p.weight_hh[-self.hidden_size :].T + wx_h)
+        return z, r, h_tilde
+
     def _update_and_reset(self, wx_z: Tensor, wx_r: Tensor, h_prev: Tensor, p: Params) -> tuple[Tensor, Tensor]:
-        """z and r of this cell's equations, each (B, H)."""
-        raise NotImplementedError
+        """z and r of this cell's equations, each (B, H): what MUT1, MUT2 and MUT3 differ in (abstract)."""
+        raise NotImplementedError(f"{type(self).__name__} must say how z and r read h_t-1 (_update_and_reset)")
 
     def _update(
         self, dh: Tensor, z: Tensor, r: Tensor, h_tilde: Tensor, h_prev: Tensor, weight_hh_h: Tensor
@@ -114,15 +123,6 @@ class MUT1Cell(MUTCell):
         wx_zr = F.linear(x, p.weight_ih, None if p.bias is None else p.bias[: 2 * hidden])
         wx_h = x.tanh() if p.bias is None else x.tanh() + p.bias[2 * hidden :]
         return torch.cat([wx_zr, wx_h], dim=-1)                            # (T, B, 3H)
-
-    def step(self, wx: Tensor, state: State, p: Params) -> State:
-        (h_prev,) = state
-        wx_z, wx_r, wx_h = wx.chunk(3, dim=-1)
-        W_hr, W_hh = p.weight_hh.chunk(2)
-        z = torch.sigmoid(wx_z)
-        r = torch.sigmoid(wx_r + h_prev @ W_hr.T)
-        h_tilde = torch.tanh((r * h_prev) @ W_hh.T + wx_h)
-        return (h_tilde * z + h_prev * (1 - z),)
 
     def _update_and_reset(self, wx_z: Tensor, wx_r: Tensor, h_prev: Tensor, p: Params) -> tuple[Tensor, Tensor]:
         W_hr = p.weight_hh[: self.hidden_size]
@@ -173,15 +173,6 @@ class MUT2Cell(MUTCell):
         wx = torch.cat([wx_z, x, wx_h], dim=-1)                            # (T, B, 3H)
         return wx if p.bias is None else wx + p.bias
 
-    def step(self, wx: Tensor, state: State, p: Params) -> State:
-        (h_prev,) = state
-        wx_z, wx_r, wx_h = wx.chunk(3, dim=-1)
-        W_hz, W_hr, W_hh = p.weight_hh.chunk(3)
-        z = torch.sigmoid(wx_z + h_prev @ W_hz.T)
-        r = torch.sigmoid(wx_r + h_prev @ W_hr.T)
-        h_tilde = torch.tanh((r * h_prev) @ W_hh.T + wx_h)
-        return (h_tilde * z + h_prev * (1 - z),)
-
     def _update_and_reset(self, wx_z: Tensor, wx_r: Tensor, h_prev: Tensor, p: Params) -> tuple[Tensor, Tensor]:
         W_hz, W_hr, _ = p.weight_hh.chunk(3)
         return torch.sigmoid(wx_z + h_prev @ W_hz.T), torch.sigmoid(wx_r + h_prev @ W_hr.T)
@@ -227,15 +218,6 @@ class MUT3Cell(MUTCell):
 
     def project(self, x: Tensor, p: Params) -> Tensor:
         return F.linear(x, p.weight_ih, p.bias)                            # (T, B, 3H)
-
-    def step(self, wx: Tensor, state: State, p: Params) -> State:
-        (h_prev,) = state
-        wx_z, wx_r, wx_h = wx.chunk(3, dim=-1)
-        W_hz, W_hr, W_hh = p.weight_hh.chunk(3)
-        z = torch.sigmoid(wx_z + torch.tanh(h_prev) @ W_hz.T)
-        r = torch.sigmoid(wx_r + h_prev @ W_hr.T)
-        h_tilde = torch.tanh((r * h_prev) @ W_hh.T + wx_h)
-        return (h_tilde * z + h_prev * (1 - z),)
 
     def _update_and_reset(self, wx_z: Tensor, wx_r: Tensor, h_prev: Tensor, p: Params) -> tuple[Tensor, Tensor]:
         W_hz, W_hr, _ = p.weight_hh.chunk(3)

@@ -37,15 +37,10 @@ class PeepholeLSTMCell(LSTMFamilyCell):
         return {**super().parameter_shapes(), "weight_ch": (3 * self.hidden_size,)}
 
     def step(self, wx: Tensor, state: State, p: Params) -> State:
-        h_prev, c_prev = state
-        i, f, g, o = (wx + h_prev @ p.weight_hh.T).chunk(4, dim=-1)
-        w_ci, w_cf, w_co = p.weight_ch.chunk(3)
-        i = (i + w_ci * c_prev).sigmoid()
-        f = (f + w_cf * c_prev).sigmoid()
-        g = g.tanh()
-        c = f * c_prev + i * g
-        o = (o + w_co * c).sigmoid()
-        return o * c.tanh(), c
+        c_prev = state[1]
+        gates = self.gate_values(wx, state, p)                             # o has seen the new c_t
+        c = gates["f"] * c_prev + gates["i"] * gates["g"]
+        return gates["o"] * c.tanh(), c
 
     def gate_values(self, wx: Tensor, state: State, p: Params) -> dict[str, Tensor]:
         """i, f (peeping at c_{t-1}), g, and o (peeping at the new c_t), each (B, H)."""

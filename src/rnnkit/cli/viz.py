@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ..cells import cell_names
@@ -111,7 +112,7 @@ def run_gates(args: argparse.Namespace) -> int:
         print(f"rnnkit viz gates: error: {error}", file=sys.stderr)
         return 2
     print(_gates_table(result))
-    for path in _write_gates(result, args.out):
+    for path in _write(result, args.out, plot_gate_saturation):
         print(f"wrote {path}", file=sys.stderr)
     return 0
 
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     )
     result = gradient_flow(config)
     print(_table(result))
-    for path in _write(result, args.out):
+    for path in _write(result, args.out, plot_gradient_flow):
         print(f"wrote {path}", file=sys.stderr)
     return 0
 
@@ -144,11 +145,12 @@ def _table(result: GradientFlow) -> str:
     return "\n".join(rows)
 
 
-def _write(result: GradientFlow, prefix: str) -> list[Path]:
+def _write(result: GradientFlow | GateSaturation, prefix: str, plot: Callable[..., None]) -> list[Path]:
+    """PREFIX.png (drawn by ``plot``), PREFIX.csv and PREFIX.json of a diagnostic's result."""
     base = Path(prefix)
     base.parent.mkdir(parents=True, exist_ok=True)
     png, table, record = (base.with_name(base.name + suffix) for suffix in (".png", ".csv", ".json"))
-    plot_gradient_flow(result, png)
+    plot(result, png)
     table.write_text(result.to_csv())
     record.write_text(result.to_json())
     return [png, table, record]
@@ -161,16 +163,6 @@ def _gates_table(result: GateSaturation) -> str:
         rows.append(f"{gate.layer:>5}  {gate.gate:<4}  {len(gate.left):>5}  {gate.mean_left:>7.3f}  "
                     f"{gate.mean_right:>7.3f}")
     return "\n".join(rows)
-
-
-def _write_gates(result: GateSaturation, prefix: str) -> list[Path]:
-    base = Path(prefix)
-    base.parent.mkdir(parents=True, exist_ok=True)
-    png, table, record = (base.with_name(base.name + suffix) for suffix in (".png", ".csv", ".json"))
-    plot_gate_saturation(result, png)
-    table.write_text(result.to_csv())
-    record.write_text(result.to_json())
-    return [png, table, record]
 
 
 def _cell_list(text: str) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ..cells import Cell, Params, State, get_cell_class
-from .recurrent import Recurrent, check_stack
+from .recurrent import Recurrent, check_stack, check_state_tensor
 
 StateInput = Tensor | tuple[Tensor, ...] | None
 
@@ -216,25 +216,8 @@ class RecurrentCell(nn.Module):
                 shape = (f"(num_layers, hidden_size) = {(self.num_layers, self.hidden_size)} for an unbatched input"
                          if unbatched else f"(num_layers, B, hidden_size) = {expected}")
                 raise ValueError(f"state {name} must have shape {shape}, got {tuple(tensor.shape)}")
-            checked.append(self._check_state_tensor(name, tensor, x, autocast))
+            checked.append(check_state_tensor(f"state {name}", name, tensor, x, autocast, "this module's parameters"))
         return list(zip(*(t.unbind(0) for t in checked)))
-
-    @staticmethod
-    def _check_state_tensor(name: str, tensor: Tensor, x: Tensor, autocast: bool) -> Tensor:
-        """A state on the input's device and in its dtype (cast there only under autocast)."""
-        if tensor.device != x.device:
-            raise ValueError(
-                f"state {name} is on {tensor.device} but the input is on {x.device}: "
-                f"move it with {name}.to({str(x.device)!r})"
-            )
-        if tensor.dtype == x.dtype:
-            return tensor
-        if autocast and tensor.is_floating_point():
-            return tensor.to(x.dtype)
-        expected = "the input is" if autocast else "the input and this module's parameters are"
-        raise ValueError(
-            f"state {name} has dtype {tensor.dtype} but {expected} {x.dtype}: convert it with {name}.to({x.dtype})"
-        )
 
 
 def _describe(state: object) -> str:

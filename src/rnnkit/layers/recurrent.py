@@ -54,6 +54,23 @@ def check_stack(num_layers: int, dropout: float) -> None:
         warnings.warn(f"dropout={dropout} has no effect with num_layers=1: it applies between layers", stacklevel=3)
 
 
+def check_state_tensor(label: str, name: str, tensor: Tensor, x: Tensor, autocast: bool, owner: str) -> Tensor:
+    """A state tensor on the input's device and in its dtype (cast there only under autocast).
+
+    ``label`` names it in messages ("initial state h_0 (in hx)"), ``name`` in the fix, ``owner``
+    whose parameters the input's dtype must match.
+    """
+    if tensor.device != x.device:
+        raise ValueError(f"{label} is on {tensor.device} but the input is on {x.device}: "
+                         f"move it with {name}.to({str(x.device)!r})")
+    if tensor.dtype == x.dtype:
+        return tensor
+    if autocast and tensor.is_floating_point():
+        return tensor.to(x.dtype)
+    expected = "the input is" if autocast else f"the input and {owner} are"
+    raise ValueError(f"{label} has dtype {tensor.dtype} but {expected} {x.dtype}: convert it with {name}.to({x.dtype})")
+
+
 class Recurrent(nn.Module):
     r"""A stack of recurrent layers of any registered cell.
 
@@ -406,26 +423,9 @@ class Recurrent(nn.Module):
                     f"initial state {name}_0 must have shape (num_layers * num_directions, B, hidden_size) "
                     f"= {expected}, got {tuple(tensor.shape)}"
                 )
-            checked.append(self._check_state_tensor(f"{name}_0", tensor, x, autocast))
+            checked.append(check_state_tensor(f"initial state {name}_0 (in hx)", f"{name}_0", tensor, x, autocast,
+                                              "this layer's parameters"))
         return [tuple(t[index] for t in checked) for index in range(count)]
-
-    @staticmethod
-    def _check_state_tensor(name: str, tensor: Tensor, x: Tensor, autocast: bool) -> Tensor:
-        """An initial state on the input's device and in its dtype (cast there only under autocast)."""
-        if tensor.device != x.device:
-            raise ValueError(
-                f"initial state {name} (in hx) is on {tensor.device} but the input is on {x.device}: "
-                f"move it with {name}.to({str(x.device)!r})"
-            )
-        if tensor.dtype == x.dtype:
-            return tensor
-        if autocast and tensor.is_floating_point():
-            return tensor.to(x.dtype)
-        expected = "the input is" if autocast else "the input and this layer's parameters are"
-        raise ValueError(
-            f"initial state {name} (in hx) has dtype {tensor.dtype} but {expected} {x.dtype}: "
-            f"convert it with {name}.to({x.dtype})"
-        )
 
     @staticmethod
     def _repack(
