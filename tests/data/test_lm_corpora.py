@@ -94,3 +94,18 @@ def test_bad_corpus_settings_name_the_field():
         CorpusConfig(tokens="bytes")
     with pytest.raises(ValueError, match="encoding"):
         CorpusConfig(encoding="no-such-codec")
+
+
+def test_a_gzip_compressed_text_is_read_decompressed_and_a_broken_one_is_a_clear_error(tmp_path):
+    import gzip
+
+    from rnnkit.data import DataError
+    from rnnkit.data.corpora import read_pieces
+
+    text = "ein Hund läuft\n" * 500
+    (tmp_path / "plain.txt").write_text(text)
+    (tmp_path / "text.txt.gz").write_bytes(gzip.compress(text.encode()))
+    assert "".join(read_pieces(tmp_path / "text.txt.gz")) == "".join(read_pieces(tmp_path / "plain.txt"))
+    (tmp_path / "broken.gz").write_bytes(gzip.compress(text.encode())[:60])
+    with pytest.raises(DataError, match="broken.gz: not a valid gzip file"):
+        "".join(read_pieces(tmp_path / "broken.gz"))

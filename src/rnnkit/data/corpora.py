@@ -19,6 +19,7 @@ and are read back with ``np.memmap``, so a corpus larger than memory trains.
 from __future__ import annotations
 
 import codecs
+import gzip
 import hashlib
 import json
 import os
@@ -35,6 +36,7 @@ import numpy as np
 from .tokenizers import TOKENIZERS, Tokenizer
 
 PIECE_BYTES = 1 << 20
+GZIP_MAGIC = b"\x1f\x8b"
 # Directories of the standard library left out of the default corpus: tests (some are deliberately
 # in other encodings or invalid Python) and third-party packages (which differ between machines).
 STDLIB_EXCLUDED = {"site-packages", "dist-packages", "test", "tests", "idle_test"}
@@ -101,8 +103,10 @@ def stdlib_sources() -> list[Path]:
 
 
 def _looks_binary(path: Path) -> bool:
+    """Whether a file holds a NUL byte near its start (a gzip-compressed text is read, not skipped)."""
     with open(path, "rb") as handle:
-        return b"\0" in handle.read(8192)
+        head = handle.read(8192)
+    return not head.startswith(GZIP_MAGIC) and b"\0" in head
 
 
 def find_sources(path: str | None) -> list[Path]:
@@ -132,14 +136,20 @@ def find_sources(path: str | None) -> list[Path]:
 def read_pieces(path: Path, encoding: str = "utf-8", errors: str = "strict") -> Iterator[str]:
     """The text of ``path`` in pieces of about a megabyte, each ending at a line end (but the last).
 
-    Raises :class:`DataError` naming the file and the byte offset of the first undecodable byte.
+    A gzip-compressed file (``.gz``, recognised by its magic bytes) is read decompressed. Raises
+    :class:`DataError` naming the file and the byte offset (of the text) of the first undecodable byte.
     """
     decoder = codecs.getincrementaldecoder(encoding)(errors)
     carry = ""
     offset = 0
-    with open(path, "rb") as handle:
+    with open(path, "rb") as probe:
+        compressed = probe.read(2) == GZIP_MAGIC
+    with (gzip.open(path, "rb") if compressed else open(path, "rb")) as handle:
         while True:
-            data = handle.read(PIECE_BYTES)
+            try:
+                data = handle.read(PIECE_BYTES)
+            except (OSError, EOFError) as error:           # gzip.BadGzipFile is an OSError
+                raise DataError(f"{path}: not a valid gzip file ({error})") from None
             final = not data
             pending = len(decoder.getstate()[0])
             try:
