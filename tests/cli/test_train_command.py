@@ -120,3 +120,8 @@ def test_plain_torchrun_without_out_trains_every_rank_into_one_new_run_directory
     assert result.returncode == 0, result.stderr[-3000:]
     made = list((tmp_path / "runs").iterdir())
     assert len(made) == 1 and (made[0] / "trainer.safetensors").is_file()
+
+
+def test_nproc_refuses_a_batch_it_cannot_share_before_launching_anything(tmp_path, capsys):
+    assert main(["train", "majority", *QUICK, "--batch", "9", "--nproc", "2", "--out", str(tmp_path / "r")]) == 2
+    assert "--batch 9 must be divisible by --nproc 2" in capsys.readouterr().err and not (tmp_path / "r").exists()

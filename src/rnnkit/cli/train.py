@@ -271,6 +271,8 @@ def run(args: argparse.Namespace) -> int:
     command = f"rnnkit train {args.task}"
     try:
         if args.nproc is not None and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+            if args.resume is None:      # what every process would refuse, said once, before launching
+                _check_shardable(_settings(args, task_class)["train"], args.nproc)
             return _launch(args)
         if args.resume is not None:
             return _finish(command, _resume(args, task_class), Path(args.resume))
@@ -363,6 +365,12 @@ def _finish(command: str, result, run_dir: Path) -> int:
     follow = f"sample with: rnnkit sample {run_dir}" if command.endswith(" lm") else f"evaluate with: rnnkit eval {run_dir}"
     print(f"finished at step {result.step}{best}; {follow}", file=sys.stderr)
     return 0
+
+
+def _check_shardable(train: TrainConfig, processes: int) -> None:
+    if train.batch_size % processes:
+        raise ValueError(f"--batch {train.batch_size} must be divisible by --nproc {processes}: each process "
+                         f"takes an equal share of every batch")
 
 
 def _launch(args: argparse.Namespace) -> int:
