@@ -49,6 +49,12 @@ def finish(processes, timeout=240):
     return [(process.returncode, out, err) for process, (out, err) in zip(processes, outputs)]
 
 
+def failures(results) -> str:
+    """Every failed rank's exit code and the end of its stderr (the assertion message)."""
+    return "\n".join(f"rank {rank} exited {code}:\n{err[-3000:]}"
+                     for rank, (code, _, err) in enumerate(results) if code != 0)
+
+
 def make(task, run_dir, steps):
     return ddp_worker.make_task(task, run_dir, steps, ddp_worker.text_file(run_dir.parent) if task == "lm" else None)
 
@@ -75,7 +81,7 @@ def test_data_parallel_steps_equal_single_process_steps_on_the_whole_batch(task,
     """Float64, no dropout: two ranks' averaged gradients (clipped after the all-reduce) give the same
     parameters as one process on the concatenated batch, step after step."""
     results = finish(start_ranks(task, tmp_path / "ddp", 4, tmp_path))
-    assert all(code == 0 for code, _, _ in results), results[0][2][-3000:] + results[1][2][-3000:]
+    assert all(code == 0 for code, _, _ in results), failures(results)
     reference = single_process(task, tmp_path / "one", 4)
     ddp = saved_weights(tmp_path / "ddp", task)
     for name, tensor in reference.model.state_dict().items():
@@ -113,13 +119,13 @@ def test_a_checkpoint_written_under_ddp_resumes_in_one_process_and_the_other_way
     reference = single_process("majority", tmp_path / "one", 8)
     # 2 processes stopped at step 4 of 8, then 1 process to the end.
     results = finish(start_ranks("majority", tmp_path / "a", 8, tmp_path, option="stop=4"))
-    assert all(code == 0 for code, _, _ in results), results[0][2][-3000:]
+    assert all(code == 0 for code, _, _ in results), failures(results)
     assert json.loads((tmp_path / "rank1.json").read_text())["step"] == 4   # rank 1 stopped with rank 0
     resumed = single_process("majority", tmp_path / "a", 8, resume=True)
     # 1 process stopped at step 4, then 2 processes to the end.
     single_process("majority", tmp_path / "b", 8, stop_at=4)
     results = finish(start_ranks("majority", tmp_path / "b", 8, tmp_path, option="resume"))
-    assert all(code == 0 for code, _, _ in results), results[0][2][-3000:]
+    assert all(code == 0 for code, _, _ in results), failures(results)
     assert json.loads((tmp_path / "rank0.json").read_text())["step"] == 8
     other_way = saved_weights(tmp_path / "b", "majority")
     # Without a carried state or dropout, a change in the number of processes changes only round-off.

@@ -15,12 +15,16 @@ With one process none of these communicate.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import torch
 import torch.distributed as dist
+import torch.distributed.distributed_c10d as c10d
 
 from .task import Shard
+
+_LEFT_KEY = "rnnkit/ranks-left"       # counts the ranks that have left the process group
 
 
 def environment_shard() -> Shard:
@@ -83,9 +87,23 @@ def barrier() -> None:
         dist.barrier()
 
 
-def finish() -> None:
-    """Leave the process group once every rank is done (a rank that exits while its peers still
-    talk to it can make their backend abort)."""
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+def finish(timeout: float = 60.0) -> None:
+    """Leave the process group once every rank is done, the rank that hosts the rendezvous store last.
+
+    A rank that exits while its peers still talk to it can make their backend abort; and when rank 0
+    hosts the TCP store (MASTER_ADDR/PORT without torchrun's agent), a peer still leaving the group
+    would find it gone. So every other rank reports through the store once it has left, and rank 0
+    waits for those reports (at most ``timeout`` seconds) before it returns.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    rank, world_size = dist.get_rank(), dist.get_world_size()
+    dist.barrier()
+    store = c10d._get_default_store()        # kept alive here: rank 0's copy may be the server
+    dist.destroy_process_group()
+    if rank != 0:
+        store.add(_LEFT_KEY, 1)
+        return
+    deadline = time.monotonic() + timeout
+    while store.add(_LEFT_KEY, 0) < world_size - 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
