@@ -49,18 +49,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         task = runs.read_config(args.run_dir)["task"]
-        if task == "lm":
-            return _language_model(args)
-        if task == "majority":
-            result = majority.evaluate_run(args.run_dir)
-            print(json.dumps(result) if args.json else
-                  f"accuracy {result['accuracy']:.4f}   loss {result['loss']:.4f} nats   "
-                  f"({result['count']:,} validation sequences)")
-            return 0
-        raise CheckpointError(f"rnnkit eval does not know how to evaluate a {task!r} run")
+        if task not in EVALUATORS:
+            raise CheckpointError(f"rnnkit eval does not know how to evaluate a {task!r} run")
+        return EVALUATORS[task](args)
     except (DataError, CheckpointError, ValueError) as error:
         print(f"rnnkit eval: error: {error}", file=sys.stderr)
         return 2
+
+
+def _majority(args: argparse.Namespace) -> int:
+    result = majority.evaluate_run(args.run_dir)
+    print(json.dumps(result) if args.json else
+          f"accuracy {result['accuracy']:.4f}   loss {result['loss']:.4f} nats   "
+          f"({result['count']:,} validation sequences)")
+    return 0
 
 
 def _language_model(args: argparse.Namespace) -> int:
@@ -76,3 +78,10 @@ def _language_model(args: argparse.Namespace) -> int:
               f"perplexity {result['perplexity']:.2f}   ({result['tokens']:,} {unit}s predicted, "
               f"{result['unknown_tokens']:,} unknown)")
     return 0
+
+
+# The evaluation of each task, by the name its run's config.json records: ``function(args) -> exit status``.
+EVALUATORS = {
+    "lm": _language_model,
+    "majority": _majority,
+}

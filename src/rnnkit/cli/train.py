@@ -14,7 +14,6 @@ import dataclasses
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,93 +24,9 @@ from ..tasks import get_task_class, language_modeling, majority, runs
 from ..training import CheckpointError, TrainConfig, distributed
 from ..training.precision import resolve_device
 from . import options
+from .flags import Flag, train_flags
 
 EXIT_DIVERGED = 3
-_UNSET = object()          # Flag.default: no default of its own
-
-
-@dataclass(frozen=True)
-class Flag:
-    """A command-line flag that sets ``[section] key``; its default is read from ``owner``."""
-
-    name: str
-    section: str
-    key: str
-    help: str
-    type: Any = None
-    owner: type | None = None            # the dataclass whose field default --help shows
-    default: Any = _UNSET                # a default that no dataclass field holds (documented here)
-    choices: tuple | None = None
-    metavar: str | None = None
-    switch: bool = False                 # --name / --no-name
-
-    def default_text(self) -> str:
-        value = dataclasses.MISSING if self.default is _UNSET else self.default
-        if value is dataclasses.MISSING and self.owner is not None:
-            value = {f.name: f.default for f in dataclasses.fields(self.owner)}.get(self.key, dataclasses.MISSING)
-        if value is dataclasses.MISSING:
-            return ""
-        if value is None:
-            return ""
-        return f" (default {value:g})" if isinstance(value, float) else f" (default {value})"
-
-    def add_to(self, group: argparse._ActionsContainer) -> None:
-        text = self.help + self.default_text()
-        if self.switch:
-            group.add_argument(f"--{self.name}", action=argparse.BooleanOptionalAction, default=None, help=text)
-            return
-        group.add_argument(f"--{self.name}", type=self.type, choices=self.choices, metavar=self.metavar,
-                           default=None, help=text)
-
-    @property
-    def dest(self) -> str:
-        return self.name.replace("-", "_")
-
-
-def train_flags(lm: bool) -> dict[str, list[Flag]]:
-    """The trainer's own flags ([train] section), by group; ``lm`` adds truncated BPTT's."""
-    t = TrainConfig
-    budget = [
-        Flag("steps", "train", "steps", "budget: N optimizer steps in total (default: a time budget, --minutes)",
-             int, t, metavar="N"),
-        Flag("minutes", "train", "minutes", "budget: M minutes of training", float, t, metavar="M"),
-    ]
-    optimisation = [
-        Flag("batch", "train", "batch_size", "sequences per step, over all processes" if not lm else
-             "parallel streams, over all processes", int, t, metavar="B"),
-        *([Flag("seq-len", "train", "seq_len", "truncated BPTT length", int, t, metavar="K")] if lm else []),
-        Flag("optimizer", "train", "optimizer", "adamw or sgd", str, t, choices=("adamw", "sgd")),
-        Flag("lr", "train", "lr", "peak learning rate", float, t),
-        Flag("weight-decay", "train", "weight_decay", "AdamW's decoupled weight decay, SGD's L2", float, t,
-             metavar="W"),
-        Flag("momentum", "train", "momentum", "SGD momentum", float, t, metavar="M"),
-        Flag("nesterov", "train", "nesterov", "Nesterov momentum (SGD)", owner=t, switch=True),
-        Flag("schedule", "train", "schedule", "after the warm-up: cosine decay or constant", str, t,
-             choices=("cosine", "constant")),
-        Flag("warmup", "train", "warmup_steps", "warm-up steps", int, t, metavar="N"),
-        Flag("final-lr-ratio", "train", "final_lr_ratio", "final learning rate of the cosine as a fraction of "
-             "--lr", float, t, metavar="R"),
-        Flag("clip", "train", "clip", "gradient clipping threshold, 0 for none", float, t, metavar="C"),
-        Flag("clip-mode", "train", "clip_mode", "clip by the global norm or each value", str, t,
-             choices=("norm", "value")),
-    ]
-    validation = [
-        Flag("val-every", "train", "val_every", "validate every N steps (default: ten times per run)", int, t,
-             metavar="N"),
-        *([Flag("val-tokens", "train", "val_tokens", "tokens of the validation text read per validation, 0 for "
-                "all", int, t, metavar="N")] if lm else []),
-        Flag("patience", "train", "patience", "stop after N validations without improvement, 0 never", int, t,
-             metavar="N"),
-        Flag("save-every", "train", "save_every", "save the trainer state every S seconds", float, t, metavar="S"),
-        Flag("log-every", "train", "log_every", "a metrics row every N steps", int, t, metavar="N"),
-    ]
-    run = [
-        Flag("seed", "train", "seed", "random seed", int, t),
-        Flag("device", "train", "device", "auto (a GPU when there is one), cpu, cuda or cuda:N", str, t),
-        Flag("precision", "train", "precision", "fp32, or autocast in bf16 or fp16 (fp16: GPU only)", str, t,
-             choices=("fp32", "bf16", "fp16")),
-    ]
-    return {"budget": budget, "optimisation": optimisation, "validation and logging": validation, "run": run}
 
 
 def lm_flags() -> dict[str, list[Flag]]:
