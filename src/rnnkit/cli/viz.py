@@ -1,5 +1,6 @@
 """``rnnkit viz``: diagnostics as pictures and numbers; ``rnnkit viz gradients``, the gradient flow through time;
-``rnnkit viz gates``, the gate saturation of a trained language model."""
+``rnnkit viz gates``, the gate saturation of a trained language model; ``rnnkit viz neurons``, a page of
+neuron activations over a text."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ..training import CheckpointError
 from ..viz import (GateSaturation, GateSaturationConfig, GradientFlow, GradientFlowConfig, gate_saturation,
                    gradient_flow, plot_gate_saturation, plot_gradient_flow)
 from ..viz.gates import DEFAULT_LENGTH as GATES_LENGTH, LEFT, RIGHT
+from ..viz.neurons import DEFAULT_LENGTH as NEURONS_LENGTH, NeuronConfig, neuron_activations, write_page
 from . import options
 
 DEFAULTS = GradientFlowConfig()
@@ -35,13 +37,21 @@ GATES_EXAMPLES = """examples:
       a word-level run over 20000 words; the files go beside the run
 """
 
+NEURONS_EXAMPLES = """examples:
+  rnnkit viz neurons runs/demo --text some_module.py
+      neurons.html: the first 2000 characters coloured by any neuron, with the neurons that track quotes,
+      bracket depth, indentation, line position and line ends; open it in a browser (no network needed)
+  rnnkit viz neurons runs/demo --text input.txt --length 5000 --out runs/demo/neurons.html
+"""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     viz = subparsers.add_parser(
-        "viz", help="diagnostics: gradient flow through time, gate saturation",
+        "viz", help="diagnostics: gradient flow through time, gate saturation, neuron pages",
         description="Diagnostics that make the notes' arguments visible, as a PNG and the numbers behind it.",
         epilog="examples:\n  rnnkit viz gradients\n  rnnkit viz gradients --cells rnn_tanh,lstm --forget-bias 5\n"
-               "  rnnkit viz gates runs/demo --text input.txt\n  rnnkit viz gradients --help",
+               "  rnnkit viz gates runs/demo --text input.txt\n  rnnkit viz neurons runs/demo --text input.txt\n"
+               "  rnnkit viz gradients --help",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     viz.set_defaults(func=lambda args: _missing_diagnostic(viz))
@@ -80,6 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     options.add_threads(parser)
     parser.set_defaults(func=run)
     _register_gates(diagnostics)
+    _register_neurons(diagnostics)
 
 
 def _register_gates(diagnostics: argparse._SubParsersAction) -> None:
@@ -103,6 +114,48 @@ def _register_gates(diagnostics: argparse._SubParsersAction) -> None:
                         help="write PREFIX.png, PREFIX.csv and PREFIX.json (default gate-saturation)")
     options.add_threads(parser)
     parser.set_defaults(func=run_gates)
+
+
+def _register_neurons(diagnostics: argparse._SubParsersAction) -> None:
+    parser = diagnostics.add_parser(
+        "neurons", help="a page of a character-level model's neurons over a text, and the ones that track quotes, "
+                        "brackets, indentation",
+        description="Run a character-level language-model run over the first N characters of a text (one sequence "
+                    "from a zero state, eval mode), record every layer's h (and c) and the next-character "
+                    "predictions, rank every neuron by its correlation with properties of the text (inside a "
+                    "string, bracket depth, indentation, position in the line, end of line; Karpathy, Johnson & "
+                    "Fei-Fei 2015), print the best of each, and write one self-contained HTML page: the text "
+                    "coloured by a chosen neuron, predictions on hover, and the neurons that are on in a selected "
+                    "span and off elsewhere (LSTMVis's pattern search).",
+        epilog=NEURONS_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a character-level language-model run (`rnnkit train lm`)")
+    parser.add_argument("--text", required=True, metavar="FILE", help="the text to run the model over")
+    parser.add_argument("--length", type=_at_least_two, default=NEURONS_LENGTH, metavar="N",
+                        help=f"read at most N characters of the text (default {NEURONS_LENGTH})")
+    parser.add_argument("--top", type=options.positive_int, default=10, metavar="K",
+                        help="neurons listed per property (default 10)")
+    parser.add_argument("--out", default="neurons.html", metavar="FILE", help="the page (default neurons.html)")
+    parser.add_argument("--json", metavar="FILE", help="also write the ranked neurons as JSON")
+    options.add_threads(parser)
+    parser.set_defaults(func=run_neurons)
+
+
+def run_neurons(args: argparse.Namespace) -> int:
+    try:
+        result = neuron_activations(NeuronConfig(args.run_dir, args.text, args.length, top=args.top))
+    except (CheckpointError, ValueError, UnicodeDecodeError) as error:
+        print(f"rnnkit viz neurons: error: {error}", file=sys.stderr)
+        return 2
+    width = max(len(name) for name in result.names)
+    for prop, trackers in result.trackers.items():
+        best = "   ".join(f"{t.neuron:<{width}} r = {t.correlation:+.3f}" for t in trackers[:3])
+        print(f"{prop:<14} {best}")
+    print(f"wrote {write_page(result, args.out)}", file=sys.stderr)
+    if args.json:
+        Path(args.json).write_text(result.to_json())
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
 
 
 def run_gates(args: argparse.Namespace) -> int:

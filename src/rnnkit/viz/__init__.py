@@ -1,8 +1,13 @@
-"""Diagnostics that make the notes' arguments visible: how gradients flow back through time, how gates saturate."""
+"""Diagnostics that make the notes' arguments visible: how gradients flow back through time, how gates saturate,
+what single neurons track over a text."""
 
 from .gates import (GateFractions, GateSaturation, GateSaturationConfig, gate_saturation,
                     plot_gate_saturation)
 from .gradient_flow import CellGradients, GradientFlow, GradientFlowConfig, gradient_flow, plot_gradient_flow
+from .neurons import (NeuronActivations, NeuronConfig, Tracker, neuron_activations, span_search, text_properties,
+                      write_page)
 
 __all__ = ["CellGradients", "GateFractions", "GateSaturation", "GateSaturationConfig", "GradientFlow",
-           "GradientFlowConfig", "gate_saturation", "gradient_flow", "plot_gate_saturation", "plot_gradient_flow"]
+           "GradientFlowConfig", "NeuronActivations", "NeuronConfig", "Tracker", "gate_saturation", "gradient_flow",
+           "neuron_activations", "plot_gate_saturation", "plot_gradient_flow", "span_search", "text_properties",
+           "write_page"]
