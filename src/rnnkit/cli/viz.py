@@ -11,8 +11,8 @@ from pathlib import Path
 
 from ..cells import cell_names
 from ..training import CheckpointError
-from ..viz import (GateSaturation, GateSaturationConfig, GradientFlow, GradientFlowConfig, gate_saturation,
-                   gradient_flow, plot_gate_saturation, plot_gradient_flow)
+from ..viz import (GateSaturation, GateSaturationConfig, GradientFlow, GradientFlowConfig, RunGradientFlowConfig,
+                   gate_saturation, gradient_flow, plot_gate_saturation, plot_gradient_flow, run_gradient_flow)
 from ..viz.gates import DEFAULT_LENGTH as GATES_LENGTH, LEFT, RIGHT
 from ..viz.neurons import DEFAULT_LENGTH as NEURONS_LENGTH, NeuronConfig, neuron_activations, write_page
 from . import options
@@ -28,6 +28,8 @@ GRADIENTS_EXAMPLES = """examples:
       every singular value of W_hh 1.5, tanh near-linear: the gradient explodes going back
   rnnkit viz gradients --cells rnn_tanh --scale-whh 0.5 --out runs/vanish
       σ_max(W_hh) = 0.5: the gradient shrinks at least twofold per step
+  rnnkit viz gradients runs/demo --text some_module.py --steps 100
+      a trained language model: its real loss on the next character, backpropagated through every layer
 """
 
 GATES_EXAMPLES = """examples:
@@ -65,6 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Writes PREFIX.png (log scale), PREFIX.csv (the curves) and PREFIX.json (everything).",
         epilog=GRADIENTS_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="measure a trained language-model run "
+                        "instead (its loss on the token after T steps of --text, through every layer)")
+    parser.add_argument("--text", metavar="FILE", help="with RUN_DIR: the text whose windows are read")
     parser.add_argument("--cells", type=_cell_list, default=DEFAULTS.cells, metavar="NAMES",
                         help=f"comma-separated cells (default {','.join(DEFAULTS.cells)}; `rnnkit cells` lists all)")
     parser.add_argument("--steps", type=_at_least_two, default=DEFAULTS.steps, metavar="T",
@@ -171,12 +176,40 @@ def run_gates(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.run_dir is not None:
+        return _run_trained(args)
+    if args.text is not None:
+        print("rnnkit viz gradients: error: --text is read with a RUN_DIR (a trained run); without one the "
+              "inputs are random", file=sys.stderr)
+        return 2
     config = GradientFlowConfig(
         cells=args.cells, steps=args.steps, hidden_size=args.hidden, batch_size=args.batch,
         init=None if args.init == "default" else args.init, scale_whh=args.scale_whh,
         forget_bias=args.forget_bias, input_scale=args.input_scale, seed=args.seed,
     )
     result = gradient_flow(config)
+    print(_table(result))
+    for path in _write(result, args.out, plot_gradient_flow):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _run_trained(args: argparse.Namespace) -> int:
+    fresh_only = [name for name, value, default in [
+        ("--init", args.init, "default"), ("--scale-whh", args.scale_whh, DEFAULTS.scale_whh),
+        ("--forget-bias", args.forget_bias, DEFAULTS.forget_bias), ("--cells", args.cells, DEFAULTS.cells)]
+        if value != default]
+    try:
+        if fresh_only:
+            raise ValueError(f"{' '.join(fresh_only)} set up fresh initialisations; a trained run keeps its own "
+                             f"cell and weights")
+        if args.text is None:
+            raise ValueError("a trained run needs --text FILE: the text whose windows are backpropagated through")
+        result = run_gradient_flow(RunGradientFlowConfig(args.run_dir, args.text, steps=args.steps,
+                                                         batch_size=args.batch))
+    except (CheckpointError, ValueError, UnicodeDecodeError) as error:
+        print(f"rnnkit viz gradients: error: {error}", file=sys.stderr)
+        return 2
     print(_table(result))
     for path in _write(result, args.out, plot_gradient_flow):
         print(f"wrote {path}", file=sys.stderr)

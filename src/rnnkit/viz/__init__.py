@@ -3,11 +3,12 @@ what single neurons track over a text."""
 
 from .gates import (GateFractions, GateSaturation, GateSaturationConfig, gate_saturation,
                     plot_gate_saturation)
-from .gradient_flow import CellGradients, GradientFlow, GradientFlowConfig, gradient_flow, plot_gradient_flow
+from .gradient_flow import (CellGradients, GradientFlow, GradientFlowConfig, RunGradientFlowConfig, gradient_flow,
+                            plot_gradient_flow, run_gradient_flow)
 from .neurons import (NeuronActivations, NeuronConfig, Tracker, neuron_activations, span_search, text_properties,
                       write_page)
 
 __all__ = ["CellGradients", "GateFractions", "GateSaturation", "GateSaturationConfig", "GradientFlow",
-           "GradientFlowConfig", "NeuronActivations", "NeuronConfig", "Tracker", "gate_saturation", "gradient_flow",
-           "neuron_activations", "plot_gate_saturation", "plot_gradient_flow", "span_search", "text_properties",
+           "GradientFlowConfig", "NeuronActivations", "NeuronConfig", "RunGradientFlowConfig", "Tracker", "gate_saturation", "gradient_flow",
+           "neuron_activations", "plot_gate_saturation", "plot_gradient_flow", "run_gradient_flow", "span_search", "text_properties",
            "write_page"]

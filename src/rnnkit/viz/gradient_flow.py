@@ -22,6 +22,13 @@ to round-off. Input size equals hidden size
 last hidden state, summed over the batch. Sequences are independent, so ∂L_T/∂h_t^{(b)} is sequence
 b's own gradient; the figure reported for step t is the mean over the batch of its norm,
 (1/B) Σ_b ‖∂L_T/∂h_t^{(b)}‖₂.
+
+:func:`run_gradient_flow` measures the same on a *trained* language model (a run directory): its real
+loss L_T, the cross-entropy of the token after step T, is backpropagated through the whole stack over
+B windows of T tokens of a text, embedded by the model itself (eval mode: no dropout), and ‖∂L_T/∂h_t‖
+is reported for every layer, the layers stepped together one time step at a time as the autograd
+engine does. What training did to the gradient's reach is then visible next to a fresh
+initialisation of the same cell.
 """
 
 from __future__ import annotations
@@ -93,10 +100,11 @@ class CellGradients:
 class GradientFlow:
     config: GradientFlowConfig
     cells: list[CellGradients] = field(default_factory=list)
+    source: str | None = None            # the trained run measured, or None for fresh initialisations
 
     def to_json(self) -> str:
         """Everything: the configuration, and per cell its singular values and both curves."""
-        record = {"config": asdict(self.config) | {"cells": list(self.config.cells)},
+        record = {"config": asdict(self.config) | {"cells": list(self.config.cells)}, "source": self.source,
                   "cells": [asdict(cell) for cell in self.cells]}
         return json.dumps(record, indent=2) + "\n"
 
@@ -168,6 +176,79 @@ def _measure(name: str, x: Tensor, u: Tensor, config: GradientFlowConfig) -> Cel
     return CellGradients(cell=name, sigma_max=sigma_max, grad_h=mean_norms(0), grad_c=grad_c)
 
 
+@dataclass(frozen=True)
+class RunGradientFlowConfig:
+    run_dir: str                         # a language-model run directory (`rnnkit train lm`)
+    text: str                            # the text whose windows are read
+    steps: int = 50                      # window length T
+    batch_size: int = 8                  # B windows, evenly spaced over the text
+    encoding: str = "utf-8"
+
+    def __post_init__(self) -> None:
+        if self.steps < 2:
+            raise ValueError(f"steps must be at least 2 (a gradient needs somewhere to flow), got {self.steps}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+
+
+def run_gradient_flow(config: RunGradientFlowConfig) -> GradientFlow:
+    """‖∂L_T/∂h_t^l‖ (and ‖∂L_T/∂c_t^l‖) of a trained language model, one curve per layer l.
+
+    The result's ``cells`` holds one entry per layer, named ``"CELL layer l"``, with the σ_max of that
+    layer's W_hh blocks; its ``config`` is a :class:`GradientFlowConfig` recording the cell, T, H and B.
+    Raises :class:`rnnkit.training.CheckpointError` for a directory that is not a language-model run
+    and ``ValueError`` for a bidirectional model or a text shorter than T + 1 tokens.
+    """
+    from ..tasks.language_modeling import load_run      # the task layer: imported only for trained runs
+
+    model, tokenizer, _ = load_run(config.run_dir)
+    layer = model.rnn
+    if layer.num_directions != 1:
+        raise ValueError(f"{config.run_dir} has a bidirectional layer; L_T at step T depends on every step of "
+                         f"the backward direction, so the flow back through time is not defined")
+    path = Path(config.text)
+    if not path.is_file():
+        raise ValueError(f"text file {path} does not exist" if not path.exists() else f"{path} is not a file")
+    ids = tokenizer.encode(path.read_text(encoding=config.encoding))
+    span = config.steps + 1                               # T inputs and the target after them
+    if len(ids) < span:
+        raise ValueError(f"{path} holds {len(ids)} {tokenizer.kind} token(s); T = {config.steps} steps need "
+                         f"at least {span}")
+    starts = torch.linspace(0, len(ids) - span, config.batch_size).long().tolist()
+    device = next(model.parameters()).device
+    windows = torch.as_tensor([list(ids[s: s + span]) for s in starts], device=device).T          # (T + 1, B)
+    model = model.double()
+    with torch.enable_grad():
+        x = model.embedding(windows[:-1]) if model.embedding is not None else model._embed(windows[:-1])
+        params = [layer.cell_params(layer=l, direction=0) for l in range(layer.num_layers)]
+        states = [cell.initial_state(x.size(1), x) for cell in layer.cells]
+        kept: list[list[tuple[Tensor, ...]]] = [[] for _ in layer.cells]
+        for x_t in x.unbind(0):
+            below = x_t
+            for l, cell in enumerate(layer.cells):
+                states[l] = cell.step(cell.project(below, params[l]), states[l], params[l])
+                for tensor in states[l]:
+                    tensor.retain_grad()
+                kept[l].append(states[l])
+                output = states[l][0]
+                below = output + below if layer.residual and l > 0 and output.shape == below.shape else output
+        hidden = model.projection(below) if model.projection is not None else below
+        logits = model.logits(hidden.unsqueeze(0))[0]                                        # (B, V)
+        loss = torch.nn.functional.cross_entropy(logits, windows[-1], reduction="sum")
+        loss.backward()
+    size = layer.hidden_size
+    curves = []
+    for l, states_l in enumerate(kept):
+        weight_hh = params[l].weight_hh
+        sigma_max = [torch.linalg.matrix_norm(block, ord=2).item() for block in weight_hh.detach().split(size, 0)]
+        norms = [[s[k].grad.norm(dim=-1).mean().item() for s in states_l] for k in range(len(states_l[0]))]
+        curves.append(CellGradients(f"{layer.cell_name} layer {l}", sigma_max, norms[0],
+                                    norms[1] if len(norms) > 1 else None))
+    summary = GradientFlowConfig(cells=(layer.cell_name,), steps=config.steps, hidden_size=size,
+                                 batch_size=config.batch_size)
+    return GradientFlow(summary, curves, source=str(config.run_dir))
+
+
 def plot_gradient_flow(result: GradientFlow, png_path: str | Path) -> None:
     """Every cell's ‖∂L_T/∂h_t‖ (solid) and ‖∂L_T/∂c_t‖ (dashed) against steps back from T, log scale (Agg)."""
     # Imported here: matplotlib takes half a second to import, and only the picture needs it.
@@ -194,7 +275,8 @@ def plot_gradient_flow(result: GradientFlow, png_path: str | Path) -> None:
     settings += [f"init {config.init}"] if config.init else []
     settings += [f"σ_max(W_hh) set to {config.scale_whh:g}"] if config.scale_whh is not None else []
     settings += [f"forget bias {config.forget_bias:g}"] if config.forget_bias is not None else []
-    axes.set_title(f"Gradient flow back through time ({', '.join(settings)})", fontsize=10)
+    where = f" in {Path(result.source).name}" if result.source else ""
+    axes.set_title(f"Gradient flow back through time{where} ({', '.join(settings)})", fontsize=10)
     axes.grid(alpha=0.3, which="both")
     axes.legend(fontsize=7)
     figure.tight_layout()
