@@ -61,7 +61,7 @@ def test_each_layers_curve_is_the_total_gradient_with_respect_to_that_layers_sta
     first, second = single_layers(model)
     ids = tokenizer.encode(TEXT)
     starts = torch.linspace(0, len(ids) - steps - 1, batch).long().tolist()
-    windows = torch.as_tensor([ids[s: s + steps + 1] for s in starts]).T                    # (T + 1, B)
+    windows = torch.as_tensor([list(ids[s: s + steps + 1]) for s in starts]).T                    # (T + 1, B)
     x = model.embedding(windows[:-1]).detach()
     lstm = model.rnn.cell_name == "lstm"
     assert [cell.cell for cell in result.cells] == [f"{model.rnn.cell_name} layer {l}" for l in range(2)]

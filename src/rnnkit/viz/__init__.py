@@ -1,6 +1,7 @@
 """Diagnostics that make the notes' arguments visible: how gradients flow back through time, how gates saturate,
-what single neurons track over a text."""
+what single neurons track over a text, where attention looks."""
 
+from .attention import plot_attention, plot_image_attention, plot_token_weights
 from .gates import (GateFractions, GateSaturation, GateSaturationConfig, gate_saturation,
                     plot_gate_saturation)
 from .gradient_flow import (CellGradients, GradientFlow, GradientFlowConfig, RunGradientFlowConfig, gradient_flow,
@@ -8,7 +9,9 @@ from .gradient_flow import (CellGradients, GradientFlow, GradientFlowConfig, Run
 from .neurons import (NeuronActivations, NeuronConfig, Tracker, neuron_activations, span_search, text_properties,
                       write_page)
 
-__all__ = ["CellGradients", "GateFractions", "GateSaturation", "GateSaturationConfig", "GradientFlow",
-           "GradientFlowConfig", "NeuronActivations", "NeuronConfig", "RunGradientFlowConfig", "Tracker", "gate_saturation", "gradient_flow",
-           "neuron_activations", "plot_gate_saturation", "plot_gradient_flow", "run_gradient_flow", "span_search", "text_properties",
-           "write_page"]
+__all__ = [
+    "CellGradients", "GateFractions", "GateSaturation", "GateSaturationConfig", "GradientFlow", "GradientFlowConfig",
+    "NeuronActivations", "NeuronConfig", "RunGradientFlowConfig", "Tracker", "gate_saturation", "gradient_flow",
+    "neuron_activations", "plot_attention", "plot_gate_saturation", "plot_gradient_flow", "plot_image_attention",
+    "plot_token_weights", "run_gradient_flow", "span_search", "text_properties", "write_page",
+]
