@@ -11,8 +11,9 @@ from pathlib import Path
 
 from ..cells import cell_names
 from ..training import CheckpointError
-from ..viz import (GateSaturation, GateSaturationConfig, GradientFlow, GradientFlowConfig, RunGradientFlowConfig,
-                   gate_saturation, gradient_flow, plot_gate_saturation, plot_gradient_flow, run_gradient_flow)
+from ..viz import (ClippingConfig, ClippingRuns, GateSaturation, GateSaturationConfig, GradientFlow, GradientFlowConfig, RunGradientFlowConfig,
+                   clipping_runs, gate_saturation, gradient_flow, plot_clipping, plot_gate_saturation, plot_gradient_flow,
+                   run_gradient_flow)
 from ..viz.gates import DEFAULT_LENGTH as GATES_LENGTH, LEFT, RIGHT
 from ..viz.neurons import DEFAULT_LENGTH as NEURONS_LENGTH, NeuronConfig, neuron_activations, write_page
 from . import options
@@ -28,6 +29,9 @@ GRADIENTS_EXAMPLES = """examples:
       every singular value of W_hh 1.5, tanh near-linear: the gradient explodes going back
   rnnkit viz gradients --cells rnn_tanh --scale-whh 0.5 --out runs/vanish
       σ_max(W_hh) = 0.5: the gradient shrinks at least twofold per step
+  rnnkit viz gradients --clip 1 --scale-whh 1.8 --lr 0.3 --steps 30
+      train rnn_tanh and lstm on the adding problem twice, unclipped and clipped at norm 1: the gradient
+      norm at every step, and what the clipped run avoids (clipping.png, .csv, .json with --out clipping)
   rnnkit viz gradients runs/demo --text some_module.py --steps 100
       a trained language model: its real loss on the next character, backpropagated through every layer
 """
@@ -88,6 +92,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--input-scale", type=_positive_float, default=DEFAULTS.input_scale, metavar="X",
                         help=f"standard deviation of the random inputs (default {DEFAULTS.input_scale:g}; "
                              "small keeps tanh near-linear)")
+    parser.add_argument("--clip", type=_positive_float, metavar="C", help="instead: train each cell by SGD on the "
+                        "adding problem (T = --steps) twice from the same start, unclipped and with the gradient's "
+                        "global norm clipped at C, and plot ‖g‖ and the loss per step (Pascanu et al. 2013)")
+    parser.add_argument("--train-steps", type=options.positive_int, default=ClippingConfig.steps, metavar="N",
+                        help=f"with --clip: SGD steps per run (default {ClippingConfig.steps})")
+    parser.add_argument("--lr", type=_positive_float, default=ClippingConfig.lr, metavar="LR",
+                        help=f"with --clip: the SGD learning rate (default {ClippingConfig.lr:g})")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed, metavar="N",
                         help=f"seed of the weights, inputs and loss projection (default {DEFAULTS.seed})")
     parser.add_argument("--out", default="gradient-flow", metavar="PREFIX",
@@ -178,6 +189,8 @@ def run_gates(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.run_dir is not None:
         return _run_trained(args)
+    if args.clip is not None:
+        return _run_clipping(args)
     if args.text is not None:
         print("rnnkit viz gradients: error: --text is read with a RUN_DIR (a trained run); without one the "
               "inputs are random", file=sys.stderr)
@@ -216,6 +229,29 @@ def _run_trained(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_clipping(args: argparse.Namespace) -> int:
+    config = ClippingConfig(cells=args.cells, clip=args.clip, steps=args.train_steps, length=args.steps,
+                            hidden_size=args.hidden, batch_size=args.batch, lr=args.lr, scale_whh=args.scale_whh,
+                            seed=args.seed)
+    result = clipping_runs(config)
+    print(_clipping_table(result))
+    out = "clipping" if args.out == "gradient-flow" else args.out
+    for path in _write(result, out, plot_clipping):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _clipping_table(result: ClippingRuns) -> str:
+    """One row per cell and run: largest ‖g‖, steps clipped, steps run, first and last loss."""
+    rows = [f"{'cell':<12}  {'run':<12}  {'max ‖g‖':>10}  {'clipped':>7}  {'steps':>5}  {'loss first':>10}  "
+            f"{'loss last':>10}"]
+    for run in result.runs:
+        name = f"clip {result.config.clip:g}" if run.clipped else "no clipping"
+        rows.append(f"{run.cell:<12}  {name:<12}  {max(run.grad_norm):>10.3e}  {run.clipped_steps:>7}  "
+                    f"{len(run.loss):>5}  {run.loss[0]:>10.4f}  {run.loss[-1]:>10.4g}")
+    return "\n".join(rows)
+
+
 def _missing_diagnostic(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
     return 2
@@ -231,7 +267,7 @@ def _table(result: GradientFlow) -> str:
     return "\n".join(rows)
 
 
-def _write(result: GradientFlow | GateSaturation, prefix: str, plot: Callable[..., None]) -> list[Path]:
+def _write(result: GradientFlow | GateSaturation | ClippingRuns, prefix: str, plot: Callable[..., None]) -> list[Path]:
     """PREFIX.png (drawn by ``plot``), PREFIX.csv and PREFIX.json of a diagnostic's result."""
     base = Path(prefix)
     base.parent.mkdir(parents=True, exist_ok=True)

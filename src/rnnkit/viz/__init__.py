@@ -2,6 +2,7 @@
 what single neurons track over a text, where attention looks."""
 
 from .attention import plot_attention, plot_image_attention, plot_token_weights
+from .clipping import ClippingConfig, ClippingRuns, RunCurves, clipping_runs, plot_clipping
 from .gates import (GateFractions, GateSaturation, GateSaturationConfig, gate_saturation,
                     plot_gate_saturation)
 from .gradient_flow import (CellGradients, GradientFlow, GradientFlowConfig, RunGradientFlowConfig, gradient_flow,
@@ -10,8 +11,8 @@ from .neurons import (NeuronActivations, NeuronConfig, Tracker, neuron_activatio
                       write_page)
 
 __all__ = [
-    "CellGradients", "GateFractions", "GateSaturation", "GateSaturationConfig", "GradientFlow", "GradientFlowConfig",
-    "NeuronActivations", "NeuronConfig", "RunGradientFlowConfig", "Tracker", "gate_saturation", "gradient_flow",
-    "neuron_activations", "plot_attention", "plot_gate_saturation", "plot_gradient_flow", "plot_image_attention",
+    "CellGradients", "ClippingConfig", "ClippingRuns", "GateFractions", "GateSaturation", "GateSaturationConfig", "GradientFlow", "GradientFlowConfig",
+    "NeuronActivations", "NeuronConfig", "RunCurves", "RunGradientFlowConfig", "Tracker", "gate_saturation", "gradient_flow",
+    "clipping_runs", "neuron_activations", "plot_attention", "plot_clipping", "plot_gate_saturation", "plot_gradient_flow", "plot_image_attention",
     "plot_token_weights", "run_gradient_flow", "span_search", "text_properties", "write_page",
 ]
