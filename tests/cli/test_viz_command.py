@@ -28,7 +28,7 @@ def test_viz_gradients_writes_png_csv_json_and_prints_the_table(tmp_path, capsys
         assert grad_first == pytest.approx(cell["grad_h"][0], rel=1e-3)
         assert grad_last == pytest.approx(cell["grad_h"][-1], rel=1e-3)
     assert (tmp_path / "out" / "flow.png").read_bytes()[:4] == b"\x89PNG"
-    assert (tmp_path / "out" / "flow.csv").read_text().startswith("cell,t,steps_back,grad_h,grad_c\n")
+    assert (tmp_path / "out" / "flow.csv").read_text().startswith("cell,t,steps_back,grad_h,grad_c,jacobian\n")
     for suffix in (".png", ".csv", ".json"):
         assert f"flow{suffix}" in captured.err
 

@@ -109,7 +109,7 @@ def test_csv_and_json_hold_the_returned_numbers_and_the_png_is_a_png(tmp_path):
     assert record["config"]["steps"] == 5
     for stored, cell in zip(record["cells"], result.cells):
         assert stored == {"cell": cell.cell, "sigma_max": cell.sigma_max, "grad_h": cell.grad_h,
-                          "grad_c": cell.grad_c}
+                          "grad_c": cell.grad_c, "jacobian": cell.jacobian}
     rows = list(csv.DictReader(io.StringIO(result.to_csv())))
     assert len(rows) == 2 * 5
     by_cell = {cell.cell: cell for cell in result.cells}
@@ -118,6 +118,7 @@ def test_csv_and_json_hold_the_returned_numbers_and_the_png_is_a_png(tmp_path):
         assert int(row["steps_back"]) == 5 - t
         assert float(row["grad_h"]) == cell.grad_h[t - 1]
         assert (row["grad_c"] == "") if cell.grad_c is None else (float(row["grad_c"]) == cell.grad_c[t - 1])
+        assert float(row["jacobian"]) == cell.jacobian[t - 1]
     png = tmp_path / "flow.png"
     plot_gradient_flow(result, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

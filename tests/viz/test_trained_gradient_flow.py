@@ -118,3 +118,33 @@ def test_the_command_writes_the_figures_and_refuses_fresh_only_options(run_dir, 
     short.write_text("ab")
     assert main(["viz", "gradients", str(run_dir), "--text", str(short)]) == 2
     assert "at least" in capsys.readouterr().err
+
+
+def test_the_jacobian_products_norms_equal_torchs_jacobian_and_contract_with_whh():
+    from rnnkit.viz import GradientFlowConfig, gradient_flow
+
+    config = GradientFlowConfig(cells=("rnn_tanh", "gru"), steps=6, hidden_size=5, batch_size=2, scale_whh=0.5)
+    result = gradient_flow(config)
+    for measured in result.cells:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            layer = Recurrent(measured.cell, 5, 5, dtype=torch.float64)
+        with torch.no_grad():
+            for block in layer.weight_hh_l0.split(5, 0):
+                block.mul_(0.5 / torch.linalg.matrix_norm(block, ord=2))
+        generator = torch.Generator().manual_seed(config.seed)
+        x = torch.randn(6, 2, 5, generator=generator, dtype=torch.float64)
+        for t in (1, 3):                                   # ∂h_T/∂h_t by torch.autograd.functional.jacobian
+            with torch.no_grad():
+                _, h_t = layer(x[:t])
+
+            def h_T(start, b=0):
+                return layer(x[t:, b:b + 1], start.view(1, 1, 5))[1].view(5)
+
+            norms = [torch.linalg.matrix_norm(torch.autograd.functional.jacobian(
+                lambda s: h_T(s, b), h_t[0, b]), ord=2).item() for b in range(2)]
+            assert measured.jacobian[t - 1] == pytest.approx(sum(norms) / 2, rel=1e-9)
+        assert measured.jacobian[-1] == pytest.approx(1.0)
+    elman = result.cells[0].jacobian
+    # σ_max(W_hh) = 0.5 and |tanh′| ≤ 1: each step back at least halves the Jacobian's norm.
+    assert all(elman[t] <= 0.5 * elman[t + 1] + 1e-12 for t in range(5))

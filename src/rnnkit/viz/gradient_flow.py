@@ -5,7 +5,8 @@ flows back one step at a time as
 
     ∂L_T/∂h_{t-1} = W_hhᵀ diag(tanh′(a_t)) ∂L_T/∂h_t,
 
-so over T − t steps it is multiplied by T − t such factors: its norm shrinks geometrically when the
+so over T − t steps it is multiplied by T − t such factors (their product is the Jacobian ∂h_T/∂h_t, whose
+spectral norm is reported too): its norm shrinks geometrically when the
 largest singular value σ_max of W_hh is below 1 (tanh′ ≤ 1 only shrinks it further) and can grow
 geometrically above 1. Only the largest singular value is bounded by σ_max: a random matrix with
 σ_max = 2 has a spectral radius near 1 and need not explode; ``init="orthogonal"`` with ``scale_whh=s``
@@ -89,6 +90,8 @@ class CellGradients:
     sigma_max: list[float]
     grad_h: list[float]                  # mean ‖∂L_T/∂h_t‖ for t = 1 … T (index t − 1)
     grad_c: list[float] | None = None    # mean ‖∂L_T/∂c_t‖ for t = 1 … T, for cells with a cell state
+    # mean over the batch of the spectral norm ‖∂h_T/∂h_t‖₂ of the Jacobian product, t = 1 … T (fresh cells)
+    jacobian: list[float] | None = None
 
     @property
     def ratio(self) -> float:
@@ -112,12 +115,13 @@ class GradientFlow:
         """The curves, one row per cell and step: cell, t, steps_back (T − t), grad_h, grad_c (empty if none)."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["cell", "t", "steps_back", "grad_h", "grad_c"])
+        writer.writerow(["cell", "t", "steps_back", "grad_h", "grad_c", "jacobian"])
         steps = self.config.steps
         for cell in self.cells:
             for t in range(steps, 0, -1):
                 grad_c = "" if cell.grad_c is None else repr(cell.grad_c[t - 1])
-                writer.writerow([cell.cell, t, steps - t, repr(cell.grad_h[t - 1]), grad_c])
+                jacobian = "" if cell.jacobian is None else repr(cell.jacobian[t - 1])
+                writer.writerow([cell.cell, t, steps - t, repr(cell.grad_h[t - 1]), grad_c, jacobian])
         return buffer.getvalue()
 
 
@@ -167,13 +171,27 @@ def _measure(name: str, x: Tensor, u: Tensor, config: GradientFlowConfig) -> Cel
             tensor.retain_grad()
         states.append(state)
     loss = (states[-1][0] @ u).sum()                                                        # L_T = Σ_b h_T^{(b)} · u
-    loss.backward()
+    loss.backward(retain_graph=True)
 
     def mean_norms(k: int) -> list[float]:
         return [s[k].grad.norm(dim=-1).mean().item() for s in states]                    # t = 1 … T
 
     grad_c = mean_norms(1) if len(states[0]) > 1 else None
-    return CellGradients(cell=name, sigma_max=sigma_max, grad_h=mean_norms(0), grad_c=grad_c)
+    return CellGradients(cell=name, sigma_max=sigma_max, grad_h=mean_norms(0), grad_c=grad_c,
+                         jacobian=_jacobian_norms(states))
+
+
+def _jacobian_norms(states: list[tuple[Tensor, ...]]) -> list[float]:
+    """Mean over the batch of ‖∂h_T/∂h_t‖₂ for t = 1 … T, row k of every Jacobian from one backward pass
+    of Σ_b h_T^{(b)}[k] (the sequences are independent, so each one's rows are its own)."""
+    h = [state[0] for state in states]
+    rows = [torch.autograd.grad(h[-1][:, k].sum(), h, retain_graph=True, allow_unused=True)
+            for k in range(h[-1].size(1))]
+    norms = []
+    for t, h_t in enumerate(h):
+        jacobian = torch.stack([torch.zeros_like(h_t) if row[t] is None else row[t] for row in rows], dim=1)
+        norms.append(torch.linalg.matrix_norm(jacobian, ord=2).mean().item())              # (B, H, H) → mean
+    return norms
 
 
 @dataclass(frozen=True)
@@ -267,6 +285,8 @@ def plot_gradient_flow(result: GradientFlow, png_path: str | Path) -> None:
         axes.plot(back, cell.grad_h[::-1], "-", color=color, label=f"{label}: ‖∂L/∂h_t‖")
         if cell.grad_c is not None:
             axes.plot(back, cell.grad_c[::-1], "--", color=color, label=f"{cell.cell}: ‖∂L/∂c_t‖")
+        if cell.jacobian is not None:
+            axes.plot(back, cell.jacobian[::-1], ":", color=color, linewidth=1, label=f"{cell.cell}: ‖∂h_T/∂h_t‖₂")
     axes.set_yscale("log")
     axes.set_xlabel("steps back from T  (T − t)")
     axes.set_ylabel("mean ‖∂L_T / ∂state_t‖")
