@@ -22,6 +22,7 @@ comparison's random search varies.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -66,6 +67,8 @@ class SyntheticModel:
             raise ValueError(f"init_scale must be positive, got {self.init_scale!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.forget_bias is not None and not math.isfinite(self.forget_bias):
+            raise ValueError(f"forget_bias must be a finite number, got {self.forget_bias!r}")
 
 
 class StepwiseModel(nn.Module):
@@ -174,8 +177,7 @@ class ArithData:
 
     def __post_init__(self) -> None:
         ArithConfig(self.max_digits, self.max_distractors)
-        if self.val_size < 1:
-            raise ValueError(f"val_size must be a positive integer, got {self.val_size!r}")
+        _check_common(self)
 
 
 @dataclass(frozen=True)
@@ -191,8 +193,14 @@ class XMLData:
 
     def __post_init__(self) -> None:
         XMLConfig(self.num_tags, self.min_name_length, self.max_name_length, self.close_probability)
-        if self.val_size < 1:
-            raise ValueError(f"val_size must be a positive integer, got {self.val_size!r}")
+        _check_common(self)
+
+
+def _check_common(data) -> None:
+    if data.val_size < 1:
+        raise ValueError(f"val_size must be a positive integer, got {data.val_size!r}")
+    if not 0 <= data.seed < 2**63:
+        raise ValueError(f"seed must be a non-negative whole number, got {data.seed!r}")
 
 
 class _NextCharacterTask(_SyntheticTask):
@@ -262,8 +270,7 @@ class AddingData:
 
     def __post_init__(self) -> None:
         AddingConfig(self.length)
-        if self.val_size < 1:
-            raise ValueError(f"val_size must be a positive integer, got {self.val_size!r}")
+        _check_common(self)
 
 
 class AddingTask(_SyntheticTask):
@@ -305,8 +312,7 @@ class CopyData:
 
     def __post_init__(self) -> None:
         CopyConfig(self.length, self.delay, self.alphabet_size)
-        if self.val_size < 1:
-            raise ValueError(f"val_size must be a positive integer, got {self.val_size!r}")
+        _check_common(self)
 
 
 class CopyTask(_SyntheticTask):
