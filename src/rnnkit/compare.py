@@ -186,7 +186,7 @@ class Comparison:
             rows = [r for r in self.results if r.task == task]
             best = max(rows, key=lambda r: r.mean if r.higher_is_better else -r.mean)
             if len(best.values) < 2:
-                lines.append(f"{task}: best {best.entry} ({best.metric} {best.mean:.4f}); with one seed no "
+                lines.append(f"{task}: best {best.entry} ({best.metric} {_figure_text(best.mean)}); with one seed no "
                              f"difference can be told from seed noise")
                 continue
             worse, tied = [], []
@@ -198,7 +198,7 @@ class Comparison:
                 else:
                     p = float(stats.ttest_ind(best.values, row.values, equal_var=False).pvalue)
                 (worse if p < 0.05 else tied).append(f"{row.entry} (p = {p:.3g})")
-            text = f"{task}: best {best.entry} ({best.metric} {best.mean:.4f} ± {best.std:.4f})"
+            text = f"{task}: best {best.entry} ({best.metric} {_figure_text(best.mean)} ± {_figure_text(best.std)})"
             text += f"; beyond seed noise below it: {', '.join(worse)}" if worse else "; none is beyond seed noise below it"
             text += f"; within seed noise of it: {', '.join(tied)}" if tied else ""
             lines.append(text)
@@ -214,7 +214,7 @@ class Comparison:
             cells = [entry]
             for task in tasks:
                 row = self.result(entry, task)
-                cells.append(f"{row.mean:.4f} ± {row.std:.4f}")
+                cells.append(f"{_figure_text(row.mean)} ± {_figure_text(row.std)}")
             for task in notes:
                 reference = NOTES_TABLE.get(entry)
                 cells.append(f"{reference[NOTES_COLUMNS[task]]:.3f} ({reference[0]})" if reference else "")
@@ -375,6 +375,11 @@ def _seconds_per_step(metrics: Path, steps: int, wall: float) -> float:
     rows = [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.is_file() else []
     train = [row for row in rows if row.get("split") == "train"]
     return train[-1]["elapsed_s"] / train[-1]["step"] if train else wall / max(steps, 1)
+
+
+def _figure_text(value: float) -> str:
+    """Four decimals, or three significant digits for a small figure (an MSE of 3e-5 is not 0.0000)."""
+    return f"{value:.4f}" if value == 0 or abs(value) >= 0.01 else f"{value:.2e}"
 
 
 def _merge(base: dict, changes: dict) -> dict:
