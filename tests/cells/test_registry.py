@@ -6,7 +6,7 @@ import pytest
 
 import rnnkit
 
-# The cells the foundation issue names: the registry must hold each of them.
+# The cells of the notes: the registry must hold each of them.
 NOTES_CELLS = [
     "rnn_tanh", "rnn_relu", "irnn",
     "lstm", "peephole_lstm", "cifg_lstm", "lstm_nig", "lstm_nfg", "lstm_nog", "lstm_niaf", "lstm_noaf",

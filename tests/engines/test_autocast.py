@@ -64,7 +64,7 @@ def test_forward_and_backward_give_float32_gradients(name: str, engine: str) -> 
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(STEPS, BATCH, layer.input_size, generator=generator).requires_grad_()
     hx = initial_state(layer, generator)
-    with bf16_autocast():                               # backward inside the region too, as the issue had it
+    with bf16_autocast():                               # backward inside the region too
         output, state = run(layer, x, hx)
         (output.float().square().sum() + sum(s.float().sum() for s in state)).backward()
 

@@ -6,7 +6,9 @@ candidates the ``beam_size`` most probable (by total log-probability) are kept. 
 that ends in a stop token is finished and set aside, so the beam narrows; the search ends when
 no hypothesis is alive or after ``max_new_tokens`` steps (the hypotheses still alive then are
 finished as they stand). All alive hypotheses advance in one ``model.step`` call: the rows of
-the state are re-indexed to follow their hypotheses (:func:`select_state`).
+the state are re-indexed to follow their hypotheses (:func:`select_state`, or the model's own
+``reorder_state`` hook). :func:`batched_beam_search` runs one such search per prompt of a batch
+(e.g. a batch of source sentences), sharing the model steps.
 
 Finished hypotheses are ranked by the length-normalised score of Wu et al. 2016 ("Google's
 Neural Machine Translation System", section 7), in its simple form
@@ -72,6 +74,14 @@ def select_state(state: DecoderState, indices: Tensor) -> DecoderState:
     raise TypeError(f"a state must be a tensor, a nested tuple of tensors or None, got {type(state).__name__}")
 
 
+def reorder(model: StepModel, state: DecoderState, indices: Tensor) -> DecoderState:
+    """The rows ``indices`` of ``state``: the model's own ``reorder_state(state, indices)`` if it has
+    one (a state whose tensors do not all keep the batch in dimension 1, e.g. an encoder's (B, S, D)
+    memory and (B, S) mask), else :func:`select_state`."""
+    hook = getattr(model, "reorder_state", None)
+    return hook(state, indices) if callable(hook) else select_state(state, indices)
+
+
 @torch.no_grad()
 def beam_search(
     model: StepModel,
@@ -107,41 +117,93 @@ def beam_search(
         >>> best = beam_search(model, prompt, beam_size=5, max_new_tokens=50)[0]  # doctest: +SKIP
     """
     check_prompt(prompt, ndim=1)
+    return batched_beam_search(model, prompt[None], beam_size, max_new_tokens, length_penalty=length_penalty,
+                               stop_tokens=stop_tokens, banned_tokens=banned_tokens,
+                               no_repeat_ngram_size=no_repeat_ngram_size, use_forward=use_forward)[0]
+
+
+@torch.no_grad()
+def batched_beam_search(
+    model: StepModel,
+    prompts: Tensor,
+    beam_size: int,
+    max_new_tokens: int,
+    *,
+    state: DecoderState = None,
+    length_penalty: float = 0.0,
+    stop_tokens: Collection[int] = (),
+    banned_tokens: Collection[int] = (),
+    no_repeat_ngram_size: int = 0,
+    use_forward: bool = False,
+) -> list[list[Hypothesis]]:
+    """Beam search for B prompts at once: for each, what :func:`beam_search` gives on it alone.
+
+    Every source keeps its own beam (its own top ``beam_size`` candidates, its own finished list);
+    only the model steps are shared: the alive hypotheses of all sources advance in one
+    ``model.step`` call, their state rows re-indexed by :func:`reorder` (the model's
+    ``reorder_state`` hook when it has one).
+
+    Args:
+        model, beam_size, max_new_tokens, length_penalty, stop_tokens, banned_tokens,
+        no_repeat_ngram_size, use_forward: as for :func:`beam_search`.
+        prompts: (B, P) token ids, P >= 1 (e.g. a column of ``<bos>`` for a seq2seq decoder).
+        state: the state the prompts start from, with B rows (e.g. ``Seq2Seq.encode(source,
+            lengths)``); None lets the model start from zeros.
+
+    Returns:
+        For each prompt, at most ``beam_size`` hypotheses by decreasing score.
+    """
+    check_prompt(prompts, ndim=2)
     if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
         raise ValueError(f"beam_size must be an integer >= 1, got {beam_size!r}")
     check_max_new_tokens(max_new_tokens)
     if not (isinstance(length_penalty, (int, float)) and math.isfinite(length_penalty)):
         raise ValueError(f"length_penalty must be a finite number, got {length_penalty!r}")
     check_no_repeat_ngram_size(no_repeat_ngram_size)
-    stops = token_ids(stop_tokens, prompt.device, "stop_tokens")
-    banned = token_ids(banned_tokens, prompt.device, "banned_tokens")
+    device = prompts.device
+    stops = token_ids(stop_tokens, device, "stop_tokens")
+    banned = token_ids(banned_tokens, device, "banned_tokens")
+    count = prompts.size(0)
     if max_new_tokens == 0:
-        return [Hypothesis(tokens=[], score=0.0, log_prob=0.0)]
+        return [[Hypothesis(tokens=[], score=0.0, log_prob=0.0)] for _ in range(count)]
 
-    logits, state = prime(model, prompt[None], use_forward=use_forward)         # (1, V)
+    logits, state = prime(model, prompts, state, use_forward=use_forward)          # (B, V)
     vocab_size = logits.size(-1)
     check_banned(banned, vocab_size)
     dtype = torch.promote_types(logits.dtype, torch.float32)
-    alive_tokens = torch.empty(1, 0, dtype=torch.long, device=prompt.device)  # (n, t): n alive prefixes
-    alive_log_probs = torch.zeros(1, dtype=dtype, device=prompt.device)       # (n,)
-    finished: list[Hypothesis] = []
+    # The alive hypotheses of every source, as rows: source b's rows are those with owner == b.
+    owners = torch.arange(count, device=device)                                    # (n,)
+    alive_tokens = torch.empty(count, 0, dtype=torch.long, device=device)         # (n, t)
+    alive_log_probs = torch.zeros(count, dtype=dtype, device=device)              # (n,)
+    finished: list[list[Hypothesis]] = [[] for _ in range(count)]
     for position in range(max_new_tokens):
         # log P(prefix + v) for every alive prefix and every token v that is allowed after it.
         allowed = block_repeated_ngrams(ban(logits, banned), alive_tokens, no_repeat_ngram_size)
         candidates = alive_log_probs[:, None] + allowed.log_softmax(dim=-1, dtype=dtype)    # (n, V)
-        log_probs, flat = candidates.flatten().topk(min(beam_size, candidates.numel()))  # (k,)
-        possible = log_probs > -math.inf
-        log_probs, flat = log_probs[possible], flat[possible]
-        origins, tokens = flat // vocab_size, flat % vocab_size                            # (k,)
+        kept_rows, kept_tokens, kept_log_probs, kept_owners = [], [], [], []
+        for source in owners.unique().tolist():
+            rows = (owners == source).nonzero().squeeze(1)                                  # (n_b,)
+            mine = candidates[rows]
+            log_probs, flat = mine.flatten().topk(min(beam_size, mine.numel()))            # (k,)
+            possible = log_probs > -math.inf
+            log_probs, flat = log_probs[possible], flat[possible]
+            kept_rows.append(rows[flat // vocab_size])
+            kept_tokens.append(flat % vocab_size)
+            kept_log_probs.append(log_probs)
+            kept_owners.append(torch.full_like(log_probs, source, dtype=torch.long))
+        origins, tokens = torch.cat(kept_rows), torch.cat(kept_tokens)                     # (k,)
+        log_probs, new_owners = torch.cat(kept_log_probs), torch.cat(kept_owners)
         sequences = torch.cat([alive_tokens[origins], tokens[:, None]], dim=1)             # (k, t + 1)
         done = torch.isin(tokens, stops) | (position == max_new_tokens - 1)
-        for sequence, log_prob in zip(sequences[done].tolist(), log_probs[done].tolist()):
-            finished.append(Hypothesis(sequence, log_prob / len(sequence) ** length_penalty, log_prob))
+        for owner, sequence, log_prob in zip(new_owners[done].tolist(), sequences[done].tolist(),
+                                             log_probs[done].tolist()):
+            finished[owner].append(Hypothesis(sequence, log_prob / len(sequence) ** length_penalty, log_prob))
         alive = ~done
         if not bool(alive.any()):
             break
-        alive_tokens, alive_log_probs = sequences[alive], log_probs[alive]
-        state = select_state(state, origins[alive])
+        alive_tokens, alive_log_probs, owners = sequences[alive], log_probs[alive], new_owners[alive]
+        state = reorder(model, state, origins[alive])
         logits, state = model.step(tokens[alive], state)
-    finished.sort(key=lambda hypothesis: hypothesis.score, reverse=True)
-    return finished[:beam_size]
+    for hypotheses in finished:
+        hypotheses.sort(key=lambda hypothesis: hypothesis.score, reverse=True)
+    return [hypotheses[:beam_size] for hypotheses in finished]
