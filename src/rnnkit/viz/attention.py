@@ -7,8 +7,8 @@ of the notes:
 
 - :func:`plot_attention`: a source × target heat map (seq2seq: one row per generated token, one
   column per source token);
-- :func:`plot_token_weights`: a single row of weights over input tokens (attention pooling of a
-  classifier), as a bar chart under the tokens;
+- :func:`plot_token_weights` / :func:`plot_token_rows`: weights over input tokens (attention pooling
+  of a classifier, one text or several), as bar charts under the tokens;
 - :func:`plot_image_attention`: an image once per generated word, with that word's weights over a
   grid of regions upsampled over it (captioning with soft attention).
 
@@ -80,15 +80,26 @@ def plot_attention(weights, sources: Sequence[str], targets: Sequence[str], path
 
 def plot_token_weights(weights, tokens: Sequence[str], path: str | Path, title: str | None = None) -> Path:
     """One weight per input token (attention pooling), as bars under the tokens."""
-    array = _weights(_as_array(weights).reshape(1, -1), 1, len(tokens), "weights")[0]
-    figure = _figure(max(3.0, 0.42 * len(tokens) + 1.0), 2.4)
-    axes = figure.add_subplot(1, 1, 1)
-    axes.bar(range(len(tokens)), array, color="C3")
-    axes.set_xticks(range(len(tokens)), [str(t) for t in tokens], rotation=60, ha="right", fontsize=8)
-    axes.set_ylim(0, max(float(array.max()) * 1.1, 1e-6))
-    axes.set_ylabel("attention")
-    if title:
-        axes.set_title(title, fontsize=9)
+    return plot_token_rows([(tokens, weights, title)], path)
+
+
+def plot_token_rows(rows: Sequence[tuple[Sequence[str], object, str | None]], path: str | Path) -> Path:
+    """Several texts' token weights, one bar chart per (tokens, weights, title) row (at most 12 drawn)."""
+    rows = list(rows)[:12]
+    if not rows:
+        raise ValueError("plot_token_rows needs at least one (tokens, weights, title) row")
+    checked = [_weights(_as_array(weights).reshape(1, -1), 1, len(tokens), "weights")[0] if len(tokens) else
+               np.zeros(0) for tokens, weights, _ in rows]
+    widest = max(len(tokens) for tokens, _, _ in rows)
+    figure = _figure(max(3.0, 0.38 * widest + 1.5), 2.3 * len(rows))
+    for index, ((tokens, _, title), array) in enumerate(zip(rows, checked)):
+        axes = figure.add_subplot(len(rows), 1, index + 1)
+        axes.bar(range(len(tokens)), array, color="C3")
+        axes.set_xticks(range(len(tokens)), [str(t) for t in tokens], rotation=60, ha="right", fontsize=8)
+        axes.set_ylim(0, max(float(array.max()) * 1.1 if len(array) else 0.0, 1e-6))
+        axes.set_ylabel("weight", fontsize=8)
+        if title:
+            axes.set_title(title, fontsize=9)
     figure.tight_layout()
     return _save(figure, path)
 
