@@ -199,14 +199,26 @@ BAD_TRAIN_VALUES = {
     "weight-decay": "-1", "momentum": "1.5", "warmup": "-1", "final-lr-ratio": "2", "clip": "-1", "val-every": "0",
     "val-tokens": "-1", "patience": "-1", "save-every": "0", "log-every": "0", "seed": "-1", "size": "0",
     "val-size": "0", "min-length": "0", "max-length": "-1", "data-seed": "-1",
+    # forecast
+    "horizon": "0", "lookback": "0", "period": "0", "test-fraction": "-0.1",
+    "origin-step": "0", "level-penalty": "-1",
+    # classify, tag, translate, window
+    "bucket": "0", "attention-size": "0", "max-chars": "-1", "chunk-length": "0", "subword": "0",
+    "sampling-k": "0", "min-teacher": "1.5", "label-smoothing": "1", "val-sentences": "0", "context": "0",
+    # arith, xml, adding, copy
+    "max-digits": "0", "max-distractors": "-1", "init-scale": "0", "num-tags": "0", "min-name-length": "0",
+    "max-name-length": "0", "close-probability": "1.5", "length": "0", "delay": "-1", "alphabet-size": "0",
 }
+# What a task needs before any other flag is checked (its data source).
+REQUIRED_TRAIN_ARGS = {"forecast": ["--dataset", "co2"]}
 TRAIN_NUMERIC = [(task, flag.name) for task, (_, flags, _, _) in train_command.TASKS.items()
                  for members in flags().values() for flag in members if flag.type in (int, float)]
 
 
 @pytest.mark.parametrize("task, flag", TRAIN_NUMERIC)
 def test_every_numeric_train_flag_rejects_out_of_range_values_by_name(task, flag, capsys):
-    assert main(["train", task, f"--{flag}", BAD_TRAIN_VALUES[flag], "--print-config"]) == 2
+    assert main(["train", task, *REQUIRED_TRAIN_ARGS.get(task, []), f"--{flag}", BAD_TRAIN_VALUES[flag],
+                 "--print-config"]) == 2
     captured = capsys.readouterr()
     assert f"--{flag}" in captured.err and captured.out == "", captured.err
 

@@ -145,12 +145,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def evaluate_run(args: argparse.Namespace) -> int:
-    """``rnnkit eval RUN_DIR --baselines ngram,hmm,window``: those baselines with their defaults, beside
-    the lm run, into RUN_DIR/baselines."""
+    """``rnnkit eval RUN_DIR --baselines [ngram,hmm,window]``: those baselines (all with no names) with
+    their defaults, beside the lm run, into RUN_DIR/baselines."""
     defaults = argparse.ArgumentParser()
     add_arguments(defaults, with_data=False)
     settings = defaults.parse_args([])
-    chosen = set(args.baselines)
+    chosen = set(KINDS) if tuple(args.baselines) == ("all",) else set(args.baselines)
     if chosen - set(KINDS):
         raise ValueError(f"a language model's baselines are {', '.join(KINDS)}; got {', '.join(sorted(chosen))}")
     settings.skip = ",".join(kind for kind in KINDS if kind not in chosen)

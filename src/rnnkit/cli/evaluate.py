@@ -13,7 +13,7 @@ import sys
 from ..data import DataError
 from ..tasks import language_modeling, majority, runs
 from ..training import CheckpointError
-from . import options
+from . import baselines, classify, forecast, options, tag, translate
 
 EXAMPLES = """examples:
   rnnkit eval runs/demo --data held_out.py
@@ -22,6 +22,16 @@ EXAMPLES = """examples:
       one JSON object: loss (nats/token), bpc (bits/token), perplexity, tokens, unknown_tokens
   rnnkit eval runs/majority
       accuracy and loss of a `train majority` run on its validation sequences
+  rnnkit eval runs/demo --baselines
+      the n-gram, HMM and window language models on the run's own text and split, beside it
+  rnnkit eval runs/en-de --src test.en.gz --tgt test.de.gz --beam-size 5
+      BLEU and chrF (sacrebleu, detokenised) and exact match of a `train translate` run
+  rnnkit eval runs/neg --data test.csv
+      accuracy, macro-F1, per-class precision/recall and the confusion matrix of a classify run (or tag run)
+  rnnkit eval runs/co2
+      MASE, sMAPE and RMSE of a forecast run beside naive, seasonal naive, ETS, ARIMA, Theta and Kalman
+  rnnkit eval runs/copy
+      the validation metrics of an arith, xml, adding or copy run
 """
 
 
@@ -42,6 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="parallel streams (default 16)")
     parser.add_argument("--seq-len", type=options.positive_int, default=256, metavar="K",
                         help="steps per chunk (default 256)")
+    parser.add_argument("--confusion", metavar="PNG", help="classify runs: where to save the confusion matrix "
+                        "(default RUN_DIR/confusion.png)")
+    forecast.add_eval_arguments(parser)
+    translate.add_eval_arguments(parser)
     options.add_threads(parser)
     parser.set_defaults(func=run)
 
@@ -66,6 +80,8 @@ def _majority(args: argparse.Namespace) -> int:
 
 
 def _language_model(args: argparse.Namespace) -> int:
+    if getattr(args, "baselines", None):         # --baselines [ngram,hmm,window]
+        return baselines.evaluate_run(args)
     if args.data is None:
         raise ValueError(f"{args.run_dir} is a language model: give the text to evaluate on with --data FILE")
     result = language_modeling.evaluate_file(args.run_dir, args.data, args.encoding, args.errors,
@@ -80,8 +96,24 @@ def _language_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synthetic(args: argparse.Namespace) -> int:
+    from ..tasks import synthetic
+
+    result = synthetic.evaluate_run(args.run_dir)
+    print(json.dumps(result) if args.json else "   ".join(
+        f"{name} {value:.4f}" if isinstance(value, float) else f"({value:,} validation examples)"
+        for name, value in result.items()))
+    return 0
+
+
 # The evaluation of each task, by the name its run's config.json records: ``function(args) -> exit status``.
 EVALUATORS = {
     "lm": _language_model,
     "majority": _majority,
+    **{name: _synthetic for name in ("arith", "xml", "adding", "copy")},
+    "forecast": forecast.evaluate,
+    "classify": classify.evaluate,
+    "tag": tag.evaluate,
+    "translate": translate.evaluate,
+    "window": baselines.evaluate_window,
 }

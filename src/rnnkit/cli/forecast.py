@@ -108,13 +108,17 @@ SUMMARY = ("forecast time series (recurrent forecasters and ES-RNN against class
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     """``rnnkit eval``'s options for a forecast run."""
-    parser.add_argument("--baselines", type=columns, metavar="NAMES", help="forecast runs: the baselines to score "
-                        f"beside the model, comma-separated (default: all: {','.join(BASELINES)})")
+    # Shared by every task that has baselines: a bare --baselines means all of them.
+    parser.add_argument("--baselines", type=columns, nargs="?", const=("all",), metavar="NAMES",
+                        help="the baselines to score beside the model, comma-separated, or all when no names are "
+                             f"given: forecast runs {','.join(BASELINES)} (default all); language-model runs "
+                             "ngram,hmm,window (default none)")
 
 
 def evaluate(args: argparse.Namespace) -> int:
     """``rnnkit eval RUN_DIR`` of a forecast run: the scores table, eval.json and forecast.png."""
     methods = getattr(args, "baselines", None) or BASELINES
+    methods = BASELINES if tuple(methods) == ("all",) else methods
     unknown = [name for name in methods if name not in BASELINES]
     if unknown:
         raise ValueError(f"unknown baseline {unknown[0]!r}; choose from: {', '.join(BASELINES)}")

@@ -6,10 +6,10 @@ import argparse
 import sys
 
 from .. import __version__
-from . import cells, evaluate, options, sample, train, viz
+from . import baselines, cells, compare, evaluate, forecast, options, predict, sample, train, translate, viz
 
 # Each command module has ``register(subparsers)``, which adds its parser and sets ``func``.
-COMMANDS = [cells, train, sample, evaluate, viz]
+COMMANDS = [cells, train, sample, evaluate, viz, predict, forecast, baselines, translate, compare]
 
 EPILOG = """examples:
   rnnkit cells                      list every cell with its equations
@@ -19,6 +19,14 @@ EPILOG = """examples:
                                     stream 600 generated characters to stdout
   rnnkit eval runs/demo --data FILE bits per character and perplexity on a text
   rnnkit train majority --steps 300 a many-to-one classifier on generated sequences
+  rnnkit predict RUN_DIR "some text" --explain
+                                    a trained classifier's label, probabilities and token weights
+  rnnkit forecast RUN_DIR --data FILE.csv
+                                    the next H values of a series (a `train forecast` run)
+  rnnkit baselines lm --data FILE   n-gram, HMM and window language models beside an RNN
+  rnnkit translate RUN_DIR "vendredi 3 mars 1989"   a `train translate` run's translation (--show-attention)
+  rnnkit compare --cells lstm,gru --tasks adding --steps 500
+                                    which architecture? every cell on every task, the notes' table beside
   rnnkit viz gradients --cells rnn_tanh,lstm
                                     how far gradients flow back through time, as a PNG, CSV and JSON
   rnnkit --version

@@ -23,7 +23,7 @@ from ..settings import SettingsError, dump_toml, load_toml
 from ..tasks import get_task_class, language_modeling, majority, runs
 from ..training import CheckpointError, TrainConfig, distributed
 from ..training.precision import resolve_device
-from . import options
+from . import baselines, classify, forecast, options, synthetic, tag, translate
 from .flags import Flag, train_flags
 
 EXIT_DIVERGED = 3
@@ -137,6 +137,14 @@ TASKS = {
     "majority": ("classify generated 0/1 sequences by their majority (a quick many-to-one task)", majority_flags,
                  "Train a recurrent many-to-one classifier on generated binary sequences: is there more 1 than 0?",
                  MAJORITY_EXAMPLES),
+    "forecast": forecast.SUMMARY,
+    "classify": (classify.SUMMARY, classify.flags, classify.DESCRIPTION, classify.EXAMPLES),
+    "tag": (tag.TAG_SUMMARY, tag.tag_flags, tag.TAG_DESCRIPTION, tag.TAG_EXAMPLES),
+    "translate": (translate.SUMMARY, translate.flags, translate.DESCRIPTION, translate.EXAMPLES),
+    "window": ("a fixed-window feed-forward language model (the last k tokens → the next)", baselines.window_flags,
+               "Train the fixed-window feed-forward language model of the notes on the text and split of "
+               "`rnnkit train lm`.", baselines.WINDOW_EXAMPLES),
+    **{name: synthetic.entry(name) for name in ("arith", "xml", "adding", "copy")},
 }
 RUN_FILES = ("Every run writes into its run directory: config.json, the task's artefacts, model.safetensors (best), "
              "trainer.safetensors (resume), metrics.jsonl and curves.png. Ctrl-C saves; --resume continues exactly.")
@@ -168,7 +176,8 @@ def _add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
     run = parser.add_argument_group("run directory, configuration and processes")
     run.add_argument("--out", metavar="RUN_DIR", help=f"run directory (default: a new runs/{task}-DATE-TIME)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR (settings from its "
-                     "config.json; only --steps/--minutes, --device and, for text that moved, --data may change)")
+                     "config.json; only --steps/--minutes, --device and, for a language model's text or a forecast's "
+                     "file that moved, --data may change)")
     run.add_argument("--config", metavar="TOML", help="read the settings from a TOML file (the sections of "
                      "config.json); flags override it")
     run.add_argument("--print-config", action="store_true", help="print the effective settings as TOML and exit")
@@ -253,7 +262,8 @@ def _resume(args: argparse.Namespace, task_class: type):
     refused += ["--config"] if args.config else []
     if refused:
         raise ValueError(f"--resume takes its settings from {Path(args.resume) / runs.CONFIG_FILE}; only --steps or "
-                         f"--minutes (and --device, or --data for text that moved) may be given, not "
+                         f"--minutes (and --device; --data for a language model's text or a forecast's file that "
+                         f"moved) may be given, not "
                          f"{' '.join(refused)}")
     run_dir = Path(args.resume)
     budget = None
@@ -261,8 +271,10 @@ def _resume(args: argparse.Namespace, task_class: type):
         budget = TrainConfig(steps=args.steps, minutes=args.minutes)
     print(f"run directory: {run_dir}", file=sys.stderr, flush=True)
     moved = None
-    if getattr(args, "data", None) is not None:
-        moved = {"corpus": {"path": str(Path(args.data).expanduser().resolve())}}
+    data_flag = next((flag for flag in args.flags if flag.name == "data"), None)
+    if getattr(args, "data", None) is not None and data_flag is not None:
+        # The task's own data setting (a language model's [corpus] path, a forecast's [data] path).
+        moved = {data_flag.section: {data_flag.key: str(Path(args.data).expanduser().resolve())}}
     return runs.train(args.task, None, run_dir, resume=True, budget=budget, tensorboard=args.tensorboard,
                       cache=args.cache_dir, device=args.device, moved=moved, adapt_threads=args.threads is None)
 

@@ -1,7 +1,18 @@
-"""Models built from recurrent layers."""
+"""Models built from recurrent layers: the language model, the sequence classifier and tagger, the
+forecasters, and the encoder-decoder with attention."""
 
+from .attention import Attention
+from .classifier import AttentionPooling, SequenceClassifier, SequenceClassifierConfig
+from .esrnn import ESRNN
+from .forecaster import Forecaster, ForecasterConfig, ordered_quantiles, pinball_loss
 from .language_model import LanguageModel, LanguageModelConfig, LMState
 from .regularization import LockedDropout, drop_recurrent_weights, embedding_dropout
+from .seq2seq import Seq2Seq, Seq2SeqConfig, Seq2SeqState
+from .tagger import SequenceTagger, TaggerConfig, tagging_loss
 
-__all__ = ["LMState", "LanguageModel", "LanguageModelConfig", "LockedDropout", "drop_recurrent_weights",
-           "embedding_dropout"]
+__all__ = [
+    "Attention", "AttentionPooling", "ESRNN", "Forecaster", "ForecasterConfig", "LMState", "LanguageModel",
+    "LanguageModelConfig", "LockedDropout", "Seq2Seq", "Seq2SeqConfig", "Seq2SeqState", "SequenceClassifier",
+    "SequenceClassifierConfig", "SequenceTagger", "TaggerConfig", "drop_recurrent_weights", "embedding_dropout",
+    "ordered_quantiles", "pinball_loss", "tagging_loss",
+]

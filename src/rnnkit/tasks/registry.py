@@ -10,6 +10,15 @@ from ..training.task import Task
 BUILTIN = {
     "lm": "rnnkit.tasks.language_modeling:LanguageModelingTask",
     "majority": "rnnkit.tasks.majority:MajorityTask",
+    "arith": "rnnkit.tasks.synthetic:ArithTask",
+    "xml": "rnnkit.tasks.synthetic:XMLTask",
+    "adding": "rnnkit.tasks.synthetic:AddingTask",
+    "copy": "rnnkit.tasks.synthetic:CopyTask",
+    "window": "rnnkit.tasks.window_lm:WindowTask",
+    "forecast": "rnnkit.tasks.forecasting:ForecastTask",
+    "classify": "rnnkit.tasks.classification:ClassificationTask",
+    "tag": "rnnkit.tasks.tagging:TaggingTask",
+    "translate": "rnnkit.tasks.translation:TranslationTask",
 }
 _REGISTERED: dict[str, type[Task]] = {}
 

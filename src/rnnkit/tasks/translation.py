@@ -96,6 +96,8 @@ class TranslationData:
             raise ValueError("give both train_source and train_target (--src and --tgt)")
         if (self.valid_source is None) != (self.valid_target is None):
             raise ValueError("give both valid_source and valid_target (--valid-src and --valid-tgt), or neither")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be a non-negative whole number, got {self.seed!r}")
         unknown = [name for name in self.locales if name not in LOCALES]
         if unknown or not self.locales:
             raise ValueError(f"locales must be some of {', '.join(LOCALES)}; got {list(self.locales)}")
@@ -121,6 +123,8 @@ class TeacherConfig:
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.k is not None and not self.k > 0:
+            raise ValueError(f"k, the schedule's constant, must be positive, got {self.k!r}")
         k = self.constant
         if self.schedule == "linear" and not k > 0:
             raise ValueError(f"the linear schedule needs a slope k > 0, got {k!r}")
