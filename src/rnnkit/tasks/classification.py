@@ -41,6 +41,7 @@ from ..models.classifier import SequenceClassifier, SequenceClassifierConfig
 from ..settings import SettingsError
 from ..training import Batch, CheckpointError, Selection, Shard, Task, TrainConfig, read_json, write_json
 from ..training.task import RECORD_KEYS, State
+from ..training.batches import LengthBucketedBatches
 
 SOURCES = ("file", "negation", "sst2", "digits")
 LABELS_FILE = "labels.json"
@@ -256,52 +257,14 @@ def collate(sequences: Sequence[Tensor], labels: Tensor) -> Batch:
     return Batch({"inputs": inputs, "lengths": lengths, "labels": labels}, len(sequences))
 
 
-class BucketedBatches:
-    """Batches of examples of similar length, addressed by position (module docstring)::
-
-        pass e:  shuffle(seed, e) → chunks of `bucket` batches → each chunk sorted by length
-                 → cut into batches → the batches shuffled (seed, e)
-
-    With W processes, rank r takes the examples r, r + W, … of each batch.
-    """
+class BucketedBatches(LengthBucketedBatches):
+    """Batches of examples of similar length, addressed by position (rnnkit.training.batches)."""
 
     def __init__(self, examples: Examples, batch_size: int, bucket: int, seed: int, shard: Shard = Shard()) -> None:
-        shard.split(batch_size, "batch_size")
-        if len(examples) < batch_size:
-            raise ValueError(f"the training split has {len(examples)} examples, fewer than one batch of {batch_size}; "
-                             f"give more data or a smaller --batch")
         self.examples = examples
-        self.batch_size = batch_size
-        self.bucket = bucket
-        self.seed = seed
-        self.shard = shard
-        self.batches_per_pass = len(examples) // batch_size
-        self._lengths = np.array(examples.lengths)
-        self._epoch: int | None = None
-        self._batches: list[np.ndarray] = []
+        super().__init__(examples.lengths, batch_size, bucket, seed, self._collate, shard, what="examples")
 
-    def __len__(self) -> int:
-        return self.batches_per_pass
-
-    def _plan(self, epoch: int) -> list[np.ndarray]:
-        rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(len(self.examples))[: self.batches_per_pass * self.batch_size]
-        chunk = self.bucket * self.batch_size
-        batches = []
-        for start in range(0, len(order), chunk):
-            part = order[start: start + chunk]
-            part = part[np.argsort(self._lengths[part], kind="stable")]
-            batches.extend(part[i: i + self.batch_size] for i in range(0, len(part), self.batch_size))
-        return [batches[i] for i in rng.permutation(len(batches))]
-
-    def indices(self, position: int) -> list[int]:
-        epoch, index = divmod(position, self.batches_per_pass)
-        if epoch != self._epoch:
-            self._batches, self._epoch = self._plan(epoch), epoch
-        return [int(i) for i in self._batches[index][self.shard.rank:: self.shard.world_size]]
-
-    def batch(self, position: int) -> Batch:
-        chosen = self.indices(position)
+    def _collate(self, chosen: list[int], position: int) -> Batch:
         return collate([self.examples.sequences[i] for i in chosen], self.examples.labels[chosen])
 
 

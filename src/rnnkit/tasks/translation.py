@@ -50,6 +50,7 @@ from ..models.seq2seq import Seq2Seq, Seq2SeqConfig
 from ..settings import SettingsError
 from ..training import Batch, CheckpointError, Selection, Shard, Task, TrainConfig, read_json, write_json
 from ..training.task import State
+from ..training.batches import LengthBucketedBatches
 
 SOURCES = ("files", "dates")
 SCHEDULES = ("none", "linear", "exponential", "inverse_sigmoid")
@@ -187,48 +188,15 @@ def collate(sources: Sequence[Sequence[int]], targets: Sequence[Sequence[int]], 
     return Batch(data, len(sources))
 
 
-class LengthBuckets:
-    """Training batches of sentences of similar source length, addressed by position::
-
-        pass e:  shuffle(seed, e) → chunks of `bucket` batches → each chunk sorted by source length
-                 → cut into batches → the batches shuffled (seed, e)
-
-    With W processes, rank r takes the pairs r, r + W, … of each batch.
-    """
+class LengthBuckets(LengthBucketedBatches):
+    """Training batches of sentences of similar source length, addressed by position (rnnkit.training.batches)."""
 
     def __init__(self, pairs: Pairs, batch_size: int, bucket: int, seed: int, shard: Shard = Shard()) -> None:
-        shard.split(batch_size, "batch_size")
-        if len(pairs) < batch_size:
-            raise ValueError(f"the training data has {len(pairs)} pairs, fewer than one batch of {batch_size}; "
-                             f"give more data or a smaller --batch")
-        self.pairs, self.batch_size, self.bucket, self.seed, self.shard = pairs, batch_size, bucket, seed, shard
-        self.batches_per_pass = len(pairs) // batch_size
-        self._lengths = np.array([len(s) for s in pairs.sources])
-        self._epoch: int | None = None
-        self._batches: list[np.ndarray] = []
+        self.pairs = pairs
+        super().__init__([len(s) for s in pairs.sources], batch_size, bucket, seed, self._collate, shard,
+                         what="pairs")
 
-    def __len__(self) -> int:
-        return self.batches_per_pass
-
-    def _plan(self, epoch: int) -> list[np.ndarray]:
-        rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(len(self.pairs))[: self.batches_per_pass * self.batch_size]
-        chunk = self.bucket * self.batch_size
-        batches = []
-        for start in range(0, len(order), chunk):
-            part = order[start: start + chunk]
-            part = part[np.argsort(self._lengths[part], kind="stable")]
-            batches.extend(part[i: i + self.batch_size] for i in range(0, len(part), self.batch_size))
-        return [batches[i] for i in rng.permutation(len(batches))]
-
-    def indices(self, position: int) -> list[int]:
-        epoch, index = divmod(position, self.batches_per_pass)
-        if epoch != self._epoch:
-            self._batches, self._epoch = self._plan(epoch), epoch
-        return [int(i) for i in self._batches[index][self.shard.rank:: self.shard.world_size]]
-
-    def batch(self, position: int) -> Batch:
-        chosen = self.indices(position)
+    def _collate(self, chosen: list[int], position: int) -> Batch:
         return collate([self.pairs.sources[i] for i in chosen], [self.pairs.targets[i] for i in chosen], position)
 
 

@@ -59,3 +59,54 @@ class SampledBatches:
 
     def batch(self, position: int) -> Batch:
         return self.collate(self.indices(position))
+
+
+class LengthBucketedBatches:
+    """Batches of examples of similar length, addressed by position, made by ``collate(indices, position)``::
+
+        pass e:  shuffle(seed, e) → chunks of `bucket` batches → each chunk sorted by length
+                 → cut into batches → the batches shuffled (seed, e)
+
+    Sorting within a chunk keeps padding small while the chunks and the final shuffle keep batches
+    varied. With W processes, rank r takes the examples r, r + W, … of each batch.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, bucket: int, seed: int,
+                 collate: Callable[[list[int], int], Batch], shard: Shard = Shard(), what: str = "examples") -> None:
+        import numpy as np
+
+        shard.split(batch_size, "batch_size")
+        if len(lengths) < batch_size:
+            raise ValueError(f"the training data has {len(lengths)} {what}, fewer than one batch of {batch_size}; "
+                             f"give more data or a smaller --batch")
+        self.batch_size, self.bucket, self.seed, self.shard, self.collate = batch_size, bucket, seed, shard, collate
+        self.batches_per_pass = len(lengths) // batch_size
+        self._lengths = np.asarray(lengths)
+        self._epoch: int | None = None
+        self._batches: list = []
+
+    def __len__(self) -> int:
+        return self.batches_per_pass
+
+    def _plan(self, epoch: int) -> list:
+        import numpy as np
+
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(self._lengths))[: self.batches_per_pass * self.batch_size]
+        chunk = self.bucket * self.batch_size
+        batches = []
+        for start in range(0, len(order), chunk):
+            part = order[start: start + chunk]
+            part = part[np.argsort(self._lengths[part], kind="stable")]
+            batches.extend(part[i: i + self.batch_size] for i in range(0, len(part), self.batch_size))
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def indices(self, position: int) -> list[int]:
+        """The examples of batch ``position`` on this rank."""
+        epoch, index = divmod(position, self.batches_per_pass)
+        if epoch != self._epoch:
+            self._batches, self._epoch = self._plan(epoch), epoch
+        return [int(i) for i in self._batches[index][self.shard.rank:: self.shard.world_size]]
+
+    def batch(self, position: int) -> Batch:
+        return self.collate(self.indices(position), position)
