@@ -46,6 +46,9 @@ def forecast_flags() -> dict[str, list[Flag]]:
              "0, 1, …)", str, metavar="COLUMN"),
         Flag("features", "data", "features", "other input columns, comma-separated (their past only)", columns,
              metavar="COLUMNS"),
+        Flag("known", "data", "known", "columns known in advance (a promotion, a holiday, a price), comma-separated: "
+             "inputs over the lookback and the horizon; `rnnkit forecast` needs their H future rows", columns,
+             metavar="COLUMNS"),
         Flag("fill", "data", "fill", "fill gaps in the time index and empty cells instead of refusing them", str, d,
              choices=FILLS),
         Flag("horizon", "data", "horizon", "steps to forecast", int, d, metavar="H"),
@@ -89,6 +92,8 @@ EXAMPLES = """examples:
   rnnkit train forecast --data sales.csv --time date --target sales --features price,promo \\
       --horizon 14 --lookback 56 --quantiles 0.1,0.5,0.9 --cell gru
       your own CSV, other columns as inputs, with a 10–90 % band (pinball loss)
+  rnnkit train forecast --data sales.csv --time date --target sales --known promo,holiday --horizon 14
+      planned promotions and holidays, known in advance, read for the forecast's 14 days too
   rnnkit train forecast --data sales.csv --time date --target north,south,east --fill interpolate
       a panel of three series forecast by one model; gaps and empty cells interpolated
   rnnkit eval runs/co2
@@ -139,7 +144,8 @@ FORECAST_EXAMPLES = """examples:
   rnnkit forecast runs/co2
       the next H values after the end of the run's own data, as CSV on stdout
   rnnkit forecast runs/sales --data sales_latest.csv --out next.csv
-      after the end of a newer file with the same columns (the last --lookback rows are read)
+      after the end of a newer file with the same columns (the last --lookback rows are read); a run
+      trained with --known needs H more rows there, the target empty and the known columns filled
 """
 
 

@@ -1,11 +1,16 @@
 """Time series for forecasting: a CSV file checked row by row, or a real series statsmodels ships.
 
-A :class:`Series` holds one or several target columns (a panel forecast together) and optional
-input-only feature columns, on a regular time index: timestamps with a pandas frequency, or
-integer steps. Reading a CSV refuses, with the file and the line, what would silently spoil a
-forecast: a missing or non-numeric column, empty cells (NaN), unsorted or repeated timestamps,
-and gaps in the time index (the first one named; ``fill="interpolate"`` or ``"ffill"`` fills
-them, and empty cells, instead).
+A :class:`Series` holds one or several target columns (a panel forecast together), optional
+input-only feature columns and optional *known* columns (known in advance: a planned promotion, a
+holiday, a price), on a regular time index: timestamps with a pandas frequency, or integer steps.
+Reading a CSV refuses, with the file and the line, what would silently spoil a forecast: a missing
+or non-numeric column, empty cells (NaN), unsorted or repeated timestamps, and gaps in the time
+index (the first one named; ``fill="interpolate"`` or ``"ffill"`` fills them, and empty cells,
+instead).
+
+With known columns, the rows after the last one holding a target value are the *future*: the
+targets empty, the known columns filled (an empty one is an error naming its line), the time
+continuing. They are kept apart from the series, in ``Series.future``, for forecasting past the end.
 
 The bundled data sets need no download: they are read from statsmodels' package (``DATASETS``).
 """
@@ -13,7 +18,7 @@ The bundled data sets need no download: they are read from statsmodels' package 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +35,11 @@ PERIODS = (("MS", 12), ("ME", 12), ("M", 12), ("QS", 4), ("QE", 4), ("Q", 4), ("
 
 @dataclass
 class Series:
-    """Columns ``targets + features`` of a regular time series.
+    """Columns ``targets + features + known`` of a regular time series.
 
-    ``values`` is (T, K) float64, the targets first. ``index`` holds the T timestamps (a
-    ``DatetimeIndex`` whose frequency is ``freq``) or integer steps ``step`` apart (``freq`` None).
+    ``values`` is (T, K) float64, the targets first, the known columns last. ``index`` holds the T
+    timestamps (a ``DatetimeIndex`` whose frequency is ``freq``) or integer steps ``step`` apart
+    (``freq`` None). ``future`` is (n, len(known)): the known columns of the n rows after the last.
     """
 
     values: np.ndarray
@@ -43,6 +49,8 @@ class Series:
     freq: str | None
     step: int = 1
     source: str = ""
+    known: list[str] = field(default_factory=list)
+    future: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     def __len__(self) -> int:
         return len(self.values)
@@ -96,9 +104,9 @@ def calendar_features(index: pd.Index, freq: str | None, period: int, step: int 
 
 
 def read_csv(path: str | Path, targets: Sequence[str], time: str | None = None, features: Sequence[str] = (),
-             fill: str = "none") -> Series:
-    """The columns ``targets`` and ``features`` of a CSV file, on the time index of column ``time``
-    (integer steps 0, 1, … without one), every check of the module docstring applied."""
+             fill: str = "none", known: Sequence[str] = ()) -> Series:
+    """The columns ``targets``, ``features`` and ``known`` of a CSV file, on the time index of column
+    ``time`` (integer steps 0, 1, … without one), every check of the module docstring applied."""
     if fill not in FILLS:
         raise ValueError(f"fill must be one of {', '.join(FILLS)}; got {fill!r}")
     path = Path(path)
@@ -108,7 +116,7 @@ def read_csv(path: str | Path, targets: Sequence[str], time: str | None = None, 
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise DataError(f"{path} is not a readable CSV file: {error}") from None
-    columns = [*targets, *features]
+    columns = [*targets, *features, *known]
     if not targets:
         raise ValueError("give at least one target column (--target)")
     for name in [*columns, *([time] if time else [])]:
@@ -122,8 +130,12 @@ def read_csv(path: str | Path, targets: Sequence[str], time: str | None = None, 
     else:
         index, freq, step = _time_index(frame[time], time, path)
         values, index = _regular(values, index, freq, step, path, fill)
+    future = np.zeros((0, 0))
+    if known:
+        values, future = _split_future(values, len(targets), list(known), index, path)
+        index = index[: len(values)]
     values = _no_nans(values, columns, index, path, fill)
-    return Series(values, list(targets), list(features), index, freq, step, str(path))
+    return Series(values, list(targets), list(features), index, freq, step, str(path), list(known), future)
 
 
 def _line(row: int) -> int:
@@ -209,6 +221,23 @@ def _regular(values: np.ndarray, index: pd.Index, freq: str | None, step: int, p
                         f"(after line {_line(before)}); fill them with --fill interpolate or --fill ffill")
     frame = pd.DataFrame(values, index=index).reindex(grid)
     return frame.to_numpy(), grid
+
+
+def _split_future(values: np.ndarray, targets: int, known: list[str], index: pd.Index,
+                  path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The rows up to the last with a target value, and the known columns (n, len(known)) of the rows
+    after it, which must all be filled: the future is never interpolated."""
+    has_target = ~np.isnan(values[:, :targets]).all(axis=1)
+    if not has_target.any():
+        raise DataError(f"{path} has no row with a target value")
+    end = int(np.flatnonzero(has_target)[-1]) + 1
+    future = values[end:, values.shape[1] - len(known):]
+    if np.isnan(future).any():
+        row, column = (int(i[0]) for i in np.nonzero(np.isnan(future)))
+        raise DataError(f"{path} line {_line(end + row)}: known column {known[column]!r} is empty at "
+                        f"{index[end + row]}, a future row (after the last target value, line {_line(end - 1)}); "
+                        f"give its planned value")
+    return values[:end], future
 
 
 def _no_nans(values: np.ndarray, columns: list[str], index: pd.Index, path: Path, fill: str) -> np.ndarray:

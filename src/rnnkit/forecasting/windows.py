@@ -7,12 +7,13 @@ The series is cut in time, never shuffled across it::
 
 A window at origin o reads the L rows before it and predicts the H rows from it::
 
-    inputs  rows o−L … o−1      targets  rows o … o+H−1      (known calendar: rows o … o+H−1)
+    inputs  rows o−L … o−1      targets  rows o … o+H−1      (known columns, calendar: rows o … o+H−1)
 
 Training origins keep inputs *and* targets inside the training part (L ≤ o ≤ train_end − H);
 validation origins put the targets inside the validation part, test origins inside the test part
 (every origin from val_end to T − H, ``origin_step`` apart: rolling-origin evaluation). The
-scaler's mean and standard deviation are those of the training rows only.
+scaler's mean and standard deviation are those of the training rows only. A training window's
+known columns come from rows before train_end too, so no validation or test value reaches training.
 """
 
 from __future__ import annotations
@@ -81,12 +82,13 @@ class Scaler:
 
 
 def gather(scaled: np.ndarray, calendar: np.ndarray, targets: int, items: list[tuple[int, int]], lookback: int,
-           horizon: int) -> dict[str, np.ndarray]:
-    """The windows of ``items`` = [(series s, origin o), …] from ``scaled`` (T, K) rows.
+           horizon: int, known: int = 0) -> dict[str, np.ndarray]:
+    """The windows of ``items`` = [(series s, origin o), …] from ``scaled`` (T, K) rows, whose last
+    ``known`` columns are known in advance.
 
-    Returns ``inputs`` (N, L, 1 + F + C): target s, the F feature columns and the calendar;
-    ``known`` (N, H, C): the calendar of the horizon; ``targets`` (N, H): target s over the horizon;
-    ``series`` (N,) and ``origins`` (N,).
+    Returns ``inputs`` (N, L, 1 + F + C): target s, the F columns after the targets (the known ones
+    among them) and the calendar; ``known`` (N, H, known + C): the known columns and the calendar of
+    the horizon; ``targets`` (N, H): target s over the horizon; ``series`` (N,) and ``origins`` (N,).
     """
     series = np.array([s for s, _ in items], dtype=np.int64)
     origins = np.array([o for _, o in items], dtype=np.int64)
@@ -94,5 +96,6 @@ def gather(scaled: np.ndarray, calendar: np.ndarray, targets: int, items: list[t
     future = origins[:, None] + np.arange(horizon)                          # (N, H)
     features = scaled[:, targets:]
     inputs = np.concatenate([scaled[past, series[:, None]][..., None], features[past], calendar[past]], axis=-1)
-    return {"inputs": inputs, "known": calendar[future], "targets": scaled[future, series[:, None]],
+    ahead = np.concatenate([scaled[future, scaled.shape[1] - known:], calendar[future]], axis=-1)
+    return {"inputs": inputs, "known": ahead, "targets": scaled[future, series[:, None]],
             "series": series, "origins": origins}

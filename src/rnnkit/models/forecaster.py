@@ -4,7 +4,8 @@ The notes' example, an ``nn.LSTM(input_size=1, hidden_size=100, num_layers=2, ba
 followed by a linear layer predicting the next value, generalised in three ways:
 
 - **inputs**: each step of the window holds the (scaled) target, any other input series and the
-  calendar (sin/cos of the position in the season, which is also known for the horizon);
+  calendar (sin/cos of the position in the season); the calendar and any columns known in advance
+  (a planned promotion, a price) are also read for the horizon's steps, as ``known``;
 - **the horizon**, either *direct* — one linear head reads the last state and the horizon's
   calendar and emits all H values at once (the MIMO strategy of Ben Taieb et al. 2012) — or
   *seq2seq* — an encoder-decoder whose decoder rolls the horizon out one step at a time, reading
@@ -103,8 +104,8 @@ class Forecaster(nn.Module):
 
     Args:
         config: the model settings (module docstring).
-        input_size: I, features per past step (target, other inputs, calendar).
-        known_size: C, calendar features per horizon step.
+        input_size: I, features per past step (target, other inputs, known columns, calendar).
+        known_size: C, features per horizon step (known columns, calendar).
         horizon: H.
 
     With the seq2seq head, ``teacher (B, H)`` (the true horizon, training only) feeds the decoder;

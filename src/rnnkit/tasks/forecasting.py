@@ -8,7 +8,9 @@ validation part's mean absolute error (in the data's units) selects the best che
 part is for :func:`evaluate_run`: rolling-origin forecasts from every test origin, scored by MASE,
 sMAPE and RMSE beside the baselines of :mod:`rnnkit.forecasting.baselines`, fitted on the same
 training part. With several target columns (a panel) one model forecasts them all, each window
-reading one series (ES-RNN keeps per-series smoothing coefficients).
+reading one series (ES-RNN keeps per-series smoothing coefficients). Known columns (``known``:
+values known in advance, such as a planned promotion) are inputs over the lookback and, beside the
+calendar, over the horizon; :func:`forecast_file` reads their future from the H rows after the data.
 
 Artefact: ``forecast.json`` (columns, frequency, period, scaler, split), which
 :func:`forecast_file` needs to forecast past the end of a file.
@@ -27,6 +29,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from ..data import DataError
 from ..forecasting import baselines as baseline_models
 from ..forecasting.data import DATASETS, FILLS, Series, calendar_features, load_dataset, read_csv
 from ..forecasting.metrics import scores
@@ -51,6 +54,7 @@ class ForecastData:
     target: tuple[str, ...] = ()        # target column(s) (a panel when several); default: the data set's
     time: str | None = None             # the CSV's time column (dates, or integer steps); None: rows 0, 1, …
     features: tuple[str, ...] = ()      # other input columns (past values only); a data set's own by default
+    known: tuple[str, ...] = ()         # columns known in advance: inputs over the lookback and the horizon
     fill: str = "none"                  # gaps and empty cells: an error ("none"), "interpolate" or "ffill"
     horizon: int = 12                   # H: steps forecast
     lookback: int = 36                  # L: past steps each window reads
@@ -69,6 +73,10 @@ class ForecastData:
             raise ValueError("a CSV file needs --target COLUMN (the column to forecast)")
         if self.fill not in FILLS:
             raise ValueError(f"fill must be one of {', '.join(FILLS)}; got {self.fill!r}")
+        for name in self.known:
+            if name in self.target or name in self.features or self.known.count(name) > 1:
+                raise ValueError(f"known column {name!r} is also a target, a feature or given twice; a column is "
+                                 f"one of --target, --features or --known")
         for name in ("horizon", "lookback", "origin_step"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive number of steps, got {getattr(self, name)}")
@@ -82,23 +90,26 @@ class ForecastData:
 def load_series(data: ForecastData) -> Series:
     """The series ``data`` names, with the columns it asks for."""
     if data.path is not None:
-        return read_csv(data.path, data.target, data.time, data.features, data.fill)
+        return read_csv(data.path, data.target, data.time, data.features, data.fill, data.known)
     series = load_dataset(data.dataset)
-    if not data.target and not data.features:
+    if not data.target and not data.features and not data.known:
         return series
     columns = [*series.targets, *series.features]
     targets = list(data.target) or series.targets
-    features = list(data.features) or [c for c in series.features if c not in targets]
-    for name in [*targets, *features]:
+    known = list(data.known)
+    features = list(data.features) or [c for c in series.features if c not in targets and c not in known]
+    for name in [*targets, *features, *known]:
         if name not in columns:
             raise ValueError(f"data set {data.dataset!r} has no column {name!r}; its columns are: {', '.join(columns)}")
-    picked = series.values[:, [columns.index(name) for name in [*targets, *features]]]
-    return Series(picked, targets, features, series.index, series.freq, series.step, series.source)
+    picked = series.values[:, [columns.index(name) for name in [*targets, *features, *known]]]
+    return Series(picked, targets, features, series.index, series.freq, series.step, series.source, known,
+                  np.zeros((0, len(known))))
 
 
 class Prepared:
     """A series made ready for a model: scaled with ``scaler``, with the calendar, padded by H rows
-    of unknowns so that windows may end at the last row (forecasting past the end)."""
+    so that windows may end at the last row (forecasting past the end): unknowns, but for the known
+    columns' future values the series holds."""
 
     def __init__(self, series: Series, scaler: Scaler, period: int, calendar: bool, horizon: int,
                  shift: tuple[float, ...]) -> None:
@@ -108,12 +119,15 @@ class Prepared:
         self.calendar = (calendar_features(index, series.freq, period, series.step) if calendar
                          else np.zeros((len(index), 0)))
         padding = np.full((horizon, series.values.shape[1]), np.nan)
-        self.scaled = np.concatenate([scaler.transform(series.values), padding])
+        future = series.future[:horizon]
+        padding[: len(future), series.values.shape[1] - len(series.known):] = future
+        self.scaled = scaler.transform(np.concatenate([series.values, padding]))
         # ES-RNN's positive series (S, T): the targets plus each one's shift.
         self.positive = (series.target_values + np.asarray(shift)).T.copy()
 
     def windows(self, items: list[tuple[int, int]], lookback: int) -> dict[str, np.ndarray]:
-        return gather(self.scaled, self.calendar, self.targets, items, lookback, self.horizon)
+        return gather(self.scaled, self.calendar, self.targets, items, lookback, self.horizon,
+                      len(self.series.known))
 
 
 class ForecastTask(Task):
@@ -136,6 +150,9 @@ class ForecastTask(Task):
     def __init__(self, settings: dict[str, Any], cache_dir: Path) -> None:
         super().__init__(settings, cache_dir)
         data, model = settings["data"], settings["model"]
+        if data.known and model.kind == "esrnn":
+            raise ValueError("--known needs --model rnn: ES-RNN's network reads only its series' own "
+                             "de-seasonalised past, so it cannot use known future values")
         self.series = load_series(data)
         self.split = split_series(len(self.series), data.lookback, data.horizon, data.val_fraction,
                                   data.test_fraction)
@@ -158,8 +175,8 @@ class ForecastTask(Task):
         data, config = self.settings["data"], self.settings["model"]
         if config.kind == "esrnn":
             return ESRNN(config, len(self.series.targets), self.period, data.lookback, data.horizon)
-        calendar = self.prepared.calendar.shape[1]
-        return Forecaster(config, 1 + len(self.series.features) + calendar, calendar, data.horizon)
+        calendar, known = self.prepared.calendar.shape[1], len(self.series.known)
+        return Forecaster(config, 1 + len(self.series.features) + known + calendar, known + calendar, data.horizon)
 
     def train_batches(self, shard: Shard) -> SampledBatches:
         train = self.settings["train"]
@@ -235,7 +252,8 @@ class ForecastTask(Task):
         write_json(run_dir / ARTEFACT, self.artefact())
 
     def artefact(self) -> dict[str, Any]:
-        return {"targets": self.series.targets, "features": self.series.features, "freq": self.series.freq,
+        return {"targets": self.series.targets, "features": self.series.features, "known": self.series.known,
+                "freq": self.series.freq,
                 "step": self.series.step, "period": self.period, "source": self.series.source,
                 "scaler": {"mean": list(self.scaler.mean), "scale": list(self.scaler.scale)},
                 "shift": list(self.shift), "rows": len(self.series), "train_end": self.split.train_end,
@@ -343,9 +361,10 @@ def forecast_file(run_dir: str | Path, path: str | Path | None = None) -> pd.Dat
     saved = read_json(Path(run_dir) / ARTEFACT)
     data = task.settings["data"]
     series = task.series if path is None else read_csv(path, saved["targets"], data.time, saved["features"],
-                                                       data.fill)
+                                                       data.fill, data.known)
     if len(series) < data.lookback:
         raise ValueError(f"{path} has {len(series)} rows; the model reads the last {data.lookback} (its lookback)")
+    _check_future(series, data.horizon)
     task.series, task.prepared = series, Prepared(series, task.scaler, task.period, task.settings["model"].calendar,
                                                   data.horizon, task.shift)
     items = [(s, len(series)) for s in range(len(series.targets))]
@@ -358,6 +377,17 @@ def forecast_file(run_dir: str | Path, path: str | Path | None = None) -> pd.Dat
         for k, level in enumerate(config.quantiles):
             frame[f"{name}_q{level:g}"] = quantiles[s, :, k]
     return frame
+
+
+def _check_future(series: Series, horizon: int) -> None:
+    """A forecast with known columns needs their values over all H steps after the data."""
+    if not series.known or len(series.future) >= horizon:
+        return
+    ahead = series.future_index(horizon)
+    raise DataError(f"{series.source}: known column(s) {', '.join(series.known)} need their values for the "
+                    f"{horizon} steps after the last target value ({series.index[-1]}), but only "
+                    f"{len(series.future)} row(s) follow it; add the rows {ahead[len(series.future)]} … {ahead[-1]} "
+                    f"(the target empty, {', '.join(series.known)} filled)")
 
 
 def summary_table(result: dict[str, Any]) -> str:
