@@ -16,7 +16,7 @@ from typing import Any
 
 from ..models.classifier import POOLINGS, SequenceClassifierConfig
 from ..tasks import classification
-from .flags import Flag, train_flags
+from .flags import Flag, dropout_flags, train_flags
 
 
 @dataclass(frozen=True)
@@ -79,14 +79,7 @@ def flags() -> dict[str, list[Flag]]:
         Flag("forget-bias", "model", "forget_bias", "initial forget-gate bias of the LSTM family", float,
              metavar="B"),
     ]
-    regularisation = [
-        Flag("dropout", "model", "dropout", "dropout between stacked layers", float, m, metavar="P"),
-        Flag("embedding-dropout", "model", "embedding_dropout", "drop whole words from the embedding", float, m,
-             metavar="P"),
-        Flag("input-dropout", "model", "input_dropout", "locked dropout on the inputs", float, m, metavar="P"),
-        Flag("output-dropout", "model", "output_dropout", "locked dropout on the recurrent outputs", float, m,
-             metavar="P"),
-    ]
+    regularisation = dropout_flags(m, "word")
     budget = train_flags(lm=False)
     budget["budget"][0] = dataclasses.replace(budget["budget"][0], default=classification.DEFAULT_STEPS)
     return {"data": data, "model": model, "regularisation (all off by default)": regularisation} | budget

@@ -99,3 +99,16 @@ def train_flags(lm: bool) -> dict[str, list[Flag]]:
              choices=("fp32", "bf16", "fp16")),
     ]
     return {"budget": budget, "optimisation": optimisation, "validation and logging": validation, "run": run}
+
+
+def dropout_flags(owner: type, token: str = "token") -> list[Flag]:
+    """The regularisers a model with an embedding and locked dropout takes (``owner`` holds the defaults):
+    dropout between layers, whole-``token`` embedding dropout, locked dropout on inputs and outputs."""
+    return [
+        Flag("dropout", "model", "dropout", "dropout between stacked layers", float, owner, metavar="P"),
+        Flag("embedding-dropout", "model", "embedding_dropout", f"drop whole {token}s from the embedding", float,
+             owner, metavar="P"),
+        Flag("input-dropout", "model", "input_dropout", "locked dropout on the inputs", float, owner, metavar="P"),
+        Flag("output-dropout", "model", "output_dropout", "locked dropout on the recurrent outputs", float, owner,
+             metavar="P"),
+    ]

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..models.tagger import TaggerConfig
 from ..tasks import tagging
-from .flags import Flag, train_flags
+from .flags import Flag, dropout_flags, train_flags
 
 TAG_SUMMARY = "tag every token: Python source by character (tokenize's types), or your CoNLL file"
 TAG_DESCRIPTION = ("Train a recurrent sequence tagger (many-to-many, aligned), bidirectional by default. "
@@ -74,14 +74,7 @@ def tag_flags() -> dict[str, list[Flag]]:
              switch=True),
         Flag("engine", "model", "engine", "engine: auto, fused, bptt, bptt-recompute, autograd", str, m),
     ]
-    regularisation = [
-        Flag("dropout", "model", "dropout", "dropout between stacked layers", float, m, metavar="P"),
-        Flag("embedding-dropout", "model", "embedding_dropout", "drop whole tokens from the embedding", float, m,
-             metavar="P"),
-        Flag("input-dropout", "model", "input_dropout", "locked dropout on the embeddings", float, m, metavar="P"),
-        Flag("output-dropout", "model", "output_dropout", "locked dropout on the recurrent output", float, m,
-             metavar="P"),
-    ]
+    regularisation = dropout_flags(m, "token")
     flags = train_flags(lm=False)
     flags["budget"][0] = dataclasses.replace(flags["budget"][0], default=tagging.DEFAULT_STEPS)
     return {"data": data, "model": model, "regularisation (all off by default)": regularisation} | flags

@@ -133,14 +133,9 @@ class WindowTask(Task):
         model.train(was_training)
         return total, len(positions)
 
-    def metrics(self, sums: dict[str, float]) -> dict[str, float]:
-        loss = sums["loss_sum"] / sums["count"]
-        return {"loss": loss, **self.loss_metrics(loss)}
-
-    def loss_metrics(self, loss: float) -> dict[str, float]:
-        if self.tokenizer.kind == "char":
-            return {"bpc": loss / math.log(2)}
-        return {"perplexity": math.exp(min(loss, 700.0))}
+    # The language model's own figures: loss in nats, bits per character or perplexity.
+    metrics = language_modeling.LanguageModelingTask.metrics
+    loss_metrics = language_modeling.LanguageModelingTask.loss_metrics
 
     def describe(self, model: nn.Module) -> str:
         parameters = sum(p.numel() for p in model.parameters())
