@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +18,10 @@ from ..tasks import classification
 from .flags import Flag, dropout_flags, train_flags
 
 
-@dataclass(frozen=True)
-class _SourceFlag(Flag):
-    """``--task``: a flag whose argparse destination is not ``task`` (the subcommand's own)."""
-
-    def add_to(self, group: argparse._ActionsContainer) -> None:
-        group.add_argument(f"--{self.name}", dest=self.dest, type=self.type, choices=self.choices,
-                           default=None, help=self.help + self.default_text())
-
-    @property
-    def dest(self) -> str:
-        return "classify_source"
-
-
 def flags() -> dict[str, list[Flag]]:
     d, m = classification.ClassifyData, SequenceClassifierConfig
     data = [
-        _SourceFlag("task", "data", "source", "a built-in data set instead of --data: the negation grammar, SST-2 "
+        Flag("task", "data", "source", "a built-in data set instead of --data: the negation grammar, SST-2 "
                     "(../shared/data/sst2), or scikit-learn's digits read as sequences", str,
                     choices=classification.SOURCES[1:]),
         Flag("data", "data", "train_path", "training CSV or TSV: a text column and a label column (header "

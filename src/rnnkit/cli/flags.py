@@ -14,7 +14,8 @@ from typing import Any
 
 from ..training import TrainConfig
 
-_UNSET = object()          # Flag.default: no default of its own
+_UNSET = object()
+RESERVED_DESTS = {"task", "command", "func", "flags", "argv"}   # attributes the parser sets itself          # Flag.default: no default of its own
 
 
 @dataclass(frozen=True)
@@ -45,14 +46,18 @@ class Flag:
     def add_to(self, group: argparse._ActionsContainer) -> None:
         text = self.help + self.default_text()
         if self.switch:
-            group.add_argument(f"--{self.name}", action=argparse.BooleanOptionalAction, default=None, help=text)
+            group.add_argument(f"--{self.name}", dest=self.dest, action=argparse.BooleanOptionalAction, default=None,
+                               help=text)
             return
-        group.add_argument(f"--{self.name}", type=self.type, choices=self.choices, metavar=self.metavar,
-                           default=None, help=text)
+        group.add_argument(f"--{self.name}", dest=self.dest, type=self.type, choices=self.choices,
+                           metavar=self.metavar, default=None, help=text)
 
     @property
     def dest(self) -> str:
-        return self.name.replace("-", "_")
+        """The argparse attribute: the flag's name, unless the command line itself uses that name
+        (``--task`` of ``rnnkit train TASK``, whose subcommand is ``args.task``)."""
+        name = self.name.replace("-", "_")
+        return f"{name}_flag" if name in RESERVED_DESTS else name
 
 
 def train_flags(lm: bool) -> dict[str, list[Flag]]:

@@ -48,7 +48,7 @@ exit status as for `rnnkit train lm`.
 def tag_flags() -> dict[str, list[Flag]]:
     d, m = tagging.TagData, TaggerConfig
     data = [
-        _KindFlag("task", "data", "kind", "pytokens: Python source by characters; conll: a token<TAB>label file (the "
+        Flag("task", "data", "kind", "pytokens: Python source by characters; conll: a token<TAB>label file (the "
              "kind when --data is given without --task)", str, d, choices=tagging.KINDS),
         Flag("data", "data", "source", "conll: the token<TAB>label file; pytokens: a .py file or a directory "
              "(default: the running Python's standard library)", str, metavar="PATH"),
@@ -78,18 +78,6 @@ def tag_flags() -> dict[str, list[Flag]]:
     flags = train_flags(lm=False)
     flags["budget"][0] = dataclasses.replace(flags["budget"][0], default=tagging.DEFAULT_STEPS)
     return {"data": data, "model": model, "regularisation (all off by default)": regularisation} | flags
-
-
-class _KindFlag(Flag):
-    """``--task``, kept apart from the ``TASK`` of ``rnnkit train TASK`` (both would be ``args.task``)."""
-
-    @property
-    def dest(self) -> str:
-        return "tag_kind"
-
-    def add_to(self, group: argparse._ActionsContainer) -> None:
-        group.add_argument(f"--{self.name}", dest=self.dest, choices=self.choices, default=None,
-                           help=self.help + self.default_text())
 
 
 def evaluate(args: argparse.Namespace) -> int:

@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..data import DataError
@@ -47,19 +46,6 @@ exit status as for `rnnkit train lm`.
 """
 
 
-@dataclass(frozen=True)
-class _SourceFlag(Flag):
-    """``--task``: a flag whose argparse destination is not ``task`` (the subcommand's own)."""
-
-    def add_to(self, group: argparse._ActionsContainer) -> None:
-        group.add_argument(f"--{self.name}", dest=self.dest, type=self.type, choices=self.choices,
-                           default=None, help=self.help + self.default_text())
-
-    @property
-    def dest(self) -> str:
-        return "translate_source"
-
-
 def _locales(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
@@ -67,7 +53,7 @@ def _locales(text: str) -> tuple[str, ...]:
 def flags() -> dict[str, list[Flag]]:
     d, m, t = translation.TranslationData, Seq2SeqConfig, translation.TeacherConfig
     data = [
-        _SourceFlag("task", "data", "source", "files (--src/--tgt) or generated dates", str, d,
+        Flag("task", "data", "source", "files (--src/--tgt) or generated dates", str, d,
                     choices=translation.SOURCES),
         Flag("src", "data", "train_source", "training sources, one sentence per line (plain or .gz)", str,
              metavar="FILE"),

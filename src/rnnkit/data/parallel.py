@@ -27,6 +27,7 @@ import base64
 import io
 import re
 import warnings
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -79,32 +80,34 @@ def read_parallel(source: str | Path, target: str | Path, encoding: str = "utf-8
     return pairs
 
 
-class Codec:
+class Codec(ABC):
     """Text ↔ token ids with the four specials first (module docstring). Subclasses: one per kind."""
 
     kind: str = ""
 
+    @abstractmethod
     def __len__(self) -> int:
-        raise NotImplementedError
+        """The vocabulary size, the four specials included."""
 
+    @abstractmethod
     def encode(self, text: str) -> list[int]:
         """Token ids of one sentence, without ``<bos>``/``<eos>``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def decode(self, ids: Iterable[int]) -> str:
         """The plain (detokenised) text of token ids; specials are dropped."""
-        raise NotImplementedError
 
+    @abstractmethod
     def pieces(self, ids: Iterable[int]) -> list[str]:
         """The token strings of ids (for the axes of an attention map)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def unknown(self, text: str) -> list[str]:
         """The distinct parts of ``text`` that encode to ``<unk>``, in order of appearance."""
-        raise NotImplementedError
 
+    @abstractmethod
     def to_json(self) -> dict:
-        raise NotImplementedError
+        """Everything :meth:`from_json` needs to rebuild the codec."""
 
     @staticmethod
     def from_json(record: dict) -> Codec:
