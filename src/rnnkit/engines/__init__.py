@@ -41,6 +41,16 @@ def can_run(engine: str, cell: Cell) -> bool:
     return True
 
 
+def check_cell_and_engine_names(cell: str, engine: str) -> None:
+    """Raise a clear error for a cell or engine name that is not registered (a model config's check)."""
+    from ..cells import cell_names
+
+    if cell not in cell_names():
+        raise ValueError(f"unknown cell {cell!r}; choose one of: {', '.join(cell_names())}")
+    if engine not in engine_names():
+        raise ValueError(f"unknown engine {engine!r}; choose one of: {', '.join(engine_names())}")
+
+
 def check_engine(engine: str, cell: Cell) -> None:
     """Raise a clear error if ``engine`` is unknown or cannot run ``cell``, naming the engines that can."""
     if engine not in engine_names():

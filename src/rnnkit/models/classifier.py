@@ -32,8 +32,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from ..cells import cell_names
-from ..engines import engine_names
+from ..engines import check_cell_and_engine_names
 from ..layers import Recurrent
 from .regularization import LockedDropout, embedding_dropout
 
@@ -59,10 +58,7 @@ class SequenceClassifierConfig:
     forget_bias: float | None = None    # initial forget-gate bias (LSTM family); None: the cell's default
 
     def __post_init__(self) -> None:
-        if self.cell not in cell_names():
-            raise ValueError(f"unknown cell {self.cell!r}; choose one of: {', '.join(cell_names())}")
-        if self.engine not in engine_names():
-            raise ValueError(f"unknown engine {self.engine!r}; choose one of: {', '.join(engine_names())}")
+        check_cell_and_engine_names(self.cell, self.engine)
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
         for name in ("hidden_size", "num_layers", "embedding_size"):

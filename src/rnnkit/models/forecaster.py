@@ -30,8 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..cells import cell_names
-from ..engines import engine_names
+from ..engines import check_cell_and_engine_names
 from ..layers import Recurrent
 
 KINDS = ("rnn", "esrnn")
@@ -57,10 +56,7 @@ class ForecasterConfig:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {self.kind!r}")
-        if self.cell not in cell_names():
-            raise ValueError(f"unknown cell {self.cell!r}; choose one of: {', '.join(cell_names())}")
-        if self.engine not in engine_names():
-            raise ValueError(f"unknown engine {self.engine!r}; choose one of: {', '.join(engine_names())}")
+        check_cell_and_engine_names(self.cell, self.engine)
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {', '.join(HEADS)}; got {self.head!r}")
         for name in ("hidden_size", "num_layers"):

@@ -27,8 +27,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from ..cells import cell_names
-from ..engines import engine_names
+from ..engines import check_cell_and_engine_names
 from ..layers import Recurrent
 from .regularization import LockedDropout, drop_recurrent_weights, embedding_dropout
 
@@ -72,10 +71,7 @@ class LanguageModelConfig:
             raise ValueError(f"vocab_size must be at least 2, got {self.vocab_size}")
         if self.embedding_size is not None and (not isinstance(self.embedding_size, int) or self.embedding_size < 1):
             raise ValueError(f"embedding_size must be a positive integer or None, got {self.embedding_size!r}")
-        if self.cell not in cell_names():
-            raise ValueError(f"unknown cell {self.cell!r}; choose one of: {', '.join(cell_names())}")
-        if self.engine not in engine_names():
-            raise ValueError(f"unknown engine {self.engine!r}; choose one of: {', '.join(engine_names())}")
+        check_cell_and_engine_names(self.cell, self.engine)
         for name in ("dropout", "input_dropout", "output_dropout", "weight_drop", "embedding_dropout"):
             _check_probability(name, getattr(self, name))
         if self.forget_bias is not None and not (isinstance(self.forget_bias, (int, float))

@@ -35,8 +35,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..cells import cell_names, get_cell_class
-from ..engines import engine_names
+from ..cells import get_cell_class
+from ..engines import check_cell_and_engine_names
 from ..layers import Recurrent, RecurrentCell
 from .attention import ATTENTION_KINDS, Attention
 
@@ -56,10 +56,7 @@ class Seq2SeqConfig:
     engine: str = "auto"            # the encoder's engine
 
     def __post_init__(self) -> None:
-        if self.cell not in cell_names():
-            raise ValueError(f"unknown cell {self.cell!r}; choose one of: {', '.join(cell_names())}")
-        if self.engine not in engine_names():
-            raise ValueError(f"unknown engine {self.engine!r}; choose one of: {', '.join(engine_names())}")
+        check_cell_and_engine_names(self.cell, self.engine)
         if self.attention not in ATTENTION_KINDS:
             raise ValueError(f"unknown attention {self.attention!r}; choose one of: {', '.join(ATTENTION_KINDS)}")
         for name in ("embedding_size", "hidden_size", "num_layers"):

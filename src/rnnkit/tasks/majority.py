@@ -20,8 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..cells import cell_names
-from ..engines import engine_names
+from ..engines import check_cell_and_engine_names
 from ..layers import Recurrent
 from ..training import Batch, Selection, Shard, Task, TrainConfig
 from ..training.batches import SampledBatches
@@ -58,10 +57,7 @@ class ClassifierConfig:
     engine: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.cell not in cell_names():
-            raise ValueError(f"unknown cell {self.cell!r}; choose one of: {', '.join(cell_names())}")
-        if self.engine not in engine_names():
-            raise ValueError(f"unknown engine {self.engine!r}; choose one of: {', '.join(engine_names())}")
+        check_cell_and_engine_names(self.cell, self.engine)
         for name in ("hidden_size", "num_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")

@@ -32,10 +32,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..cells import cell_names
 from ..data.synthetic import (AddingConfig, ArithConfig, CopyConfig, XMLConfig, arith_tokenizer, generate_adding,
                               generate_arith, generate_copy, generate_xml, xml_tokenizer)
-from ..engines import engine_names
+from ..engines import check_cell_and_engine_names
 from ..layers import Recurrent
 from ..training import Batch, Selection, Shard, Task, TrainConfig
 from ..training.task import State
@@ -56,10 +55,7 @@ class SyntheticModel:
     dropout: float = 0.0          # dropout on the recurrent output (and between layers)
 
     def __post_init__(self) -> None:
-        if self.cell not in cell_names():
-            raise ValueError(f"unknown cell {self.cell!r}; choose one of: {', '.join(cell_names())}")
-        if self.engine not in engine_names():
-            raise ValueError(f"unknown engine {self.engine!r}; choose one of: {', '.join(engine_names())}")
+        check_cell_and_engine_names(self.cell, self.engine)
         for name in ("hidden_size", "num_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
