@@ -153,7 +153,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=TRANSLATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `rnnkit train translate`")
-    parser.add_argument("text", nargs="?", help="the sentence to translate (or --input FILE)")
+    parser.add_argument("text", nargs="*", help="the sentences to translate, each one argument (or --input FILE)")
     parser.add_argument("--input", metavar="FILE", help="translate every line of FILE (plain or .gz)")
     parser.add_argument("--beam-size", type=options.positive_int, default=5, metavar="W",
                         help="beam size (default 5; 1 is greedy)")
@@ -185,11 +185,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _texts(args: argparse.Namespace) -> list[str]:
-    if (args.text is None) == (args.input is None):
+    if bool(args.text) == (args.input is not None):
         raise ValueError("give one sentence to translate, or --input FILE (not both)")
-    texts = [args.text] if args.text is not None else read_lines(args.input)
+    texts = list(args.text) if args.text else read_lines(args.input)
     if args.show_attention and len(texts) != 1:
-        raise ValueError(f"--show-attention draws one sentence's map; {args.input} has {len(texts)} lines")
+        where = f"{args.input} has {len(texts)} lines" if args.input else f"{len(texts)} sentences were given"
+        raise ValueError(f"--show-attention draws one sentence's map; {where}")
     if args.show_attention and not texts[0].strip():
         raise ValueError("--show-attention needs a sentence that is not empty")
     return texts

@@ -60,7 +60,7 @@ def _delimiter(path: Path, sample: str, given: str | None) -> str:
 
 
 def _column(name: str | None, header: list[str] | None, default: int, role: str, path: Path,
-            names: tuple[str, ...]) -> int:
+            names: tuple[str, ...], first_row: list[str]) -> int:
     """The index of the ``role`` column: by name in the header, by 0-based number, or by default."""
     if header is not None:
         lowered = [cell.strip().lower() for cell in header]
@@ -77,8 +77,10 @@ def _column(name: str | None, header: list[str] | None, default: int, role: str,
         if not name.isdigit():
             raise DataError(f"{path}: there is no {role} column {name!r}; the header has: {', '.join(header)}")
     elif name is not None and not name.isdigit():
-        raise DataError(f"{path}: there is no {role} column {name!r}: the file has no header row (its first line "
-                        f"names none of the columns); give the column's 0-based number instead")
+        shown = ", ".join(repr(cell.strip()[:40]) for cell in first_row)
+        raise DataError(f"{path}: there is no {role} column {name!r}: the file has no header row (its first line, "
+                        f"{shown}, names none of the columns asked for); if that line is the header, give one of "
+                        f"its names, else the column's 0-based number")
     return int(name) if name is not None else default
 
 
@@ -128,8 +130,8 @@ def read_table(path: str | Path, text_column: str | None = None, label_column: s
     if require_labels and width < 2:
         raise DataError(f"{path}: every row has one field; a labelled file needs a text and a label column "
                         f"separated by {'a tab' if separator == chr(9) else repr(separator)}")
-    text_index = _column(text_column, header, 0, "text", path, TEXT_NAMES)
-    label_index = (_column(label_column, header, width - 1, "label", path, LABEL_NAMES)
+    text_index = _column(text_column, header, 0, "text", path, TEXT_NAMES, rows[0][1])
+    label_index = (_column(label_column, header, width - 1, "label", path, LABEL_NAMES, rows[0][1])
                    if require_labels or label_column is not None else None)
     for index, role in ((text_index, "text"), (label_index, "label")):
         if index is not None and index >= width:
