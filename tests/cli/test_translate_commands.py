@@ -105,3 +105,14 @@ def test_help_lists_the_flags_and_examples(argv, expected, capsys):
     out = capsys.readouterr().out
     for text in expected:
         assert text in out
+
+
+def test_several_sentences_on_the_command_line_are_translated_in_order(run_dir, tmp_path, capsys):
+    sentences = tmp_path / "two.txt"
+    sentences.write_text("red dog\nblue cat\n")
+    assert main(["translate", str(run_dir), "--input", str(sentences), "--beam-size", "1"]) == 0
+    from_file = capsys.readouterr().out.splitlines()
+    assert main(["translate", str(run_dir), "red dog", "blue cat", "--beam-size", "1"]) == 0
+    assert capsys.readouterr().out.splitlines() == from_file and len(from_file) == 2
+    assert main(["translate", str(run_dir), "red dog", "blue cat", "--show-attention", str(tmp_path / "a.png")]) == 2
+    assert "2 sentences were given" in capsys.readouterr().err
