@@ -208,9 +208,11 @@ BAD_TRAIN_VALUES = {
     # arith, xml, adding, copy
     "max-digits": "0", "max-distractors": "-1", "init-scale": "0", "num-tags": "0", "min-name-length": "0",
     "max-name-length": "0", "close-probability": "1.5", "length": "0", "delay": "-1", "alphabet-size": "0",
+    # caption
+    "image-size": "16", "max-shapes": "0", "val-images": "0", "fine-tune-encoder": "-1", "doubly-stochastic": "-1",
 }
 # What a task needs before any other flag is checked (its data source).
-REQUIRED_TRAIN_ARGS = {"forecast": ["--dataset", "co2"]}
+REQUIRED_TRAIN_ARGS = {"forecast": ["--dataset", "co2"], "caption": ["--task", "shapes"]}
 TRAIN_NUMERIC = [(task, flag.name) for task, (_, flags, _, _) in train_command.TASKS.items()
                  for members in flags().values() for flag in members if flag.type in (int, float)]
 

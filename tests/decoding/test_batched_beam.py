@@ -78,3 +78,16 @@ def test_reorder_uses_the_models_hook_and_select_state_otherwise(seq2seq, lstm_m
     for got, want in zip(reorder(lstm_model, lm_state, indices), expected):
         assert torch.equal(got, want)
 
+
+
+def test_min_new_tokens_holds_back_the_stop_tokens_until_then(seq2seq):
+    torch.nn.init.zeros_(seq2seq.output.weight)
+    with torch.no_grad():
+        seq2seq.output.bias.zero_()
+        seq2seq.output.bias[EOS] = 10.0                          # <eos> first is by far the likeliest
+    sources = _sources()
+    assert all(found[0].tokens == [EOS] for found in _search(seq2seq, sources, 3))
+    for found in _search(seq2seq, sources, 3, min_new_tokens=2):
+        assert all(len(h.tokens) >= 3 and EOS not in h.tokens[:2] for h in found)
+    with pytest.raises(ValueError, match="min_new_tokens"):
+        _search(seq2seq, sources, 3, min_new_tokens=-1)

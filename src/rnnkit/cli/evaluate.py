@@ -13,7 +13,7 @@ import sys
 from ..data import DataError
 from ..tasks import language_modeling, majority, runs
 from ..training import CheckpointError
-from . import baselines, classify, forecast, options, tag, translate
+from . import baselines, caption, classify, forecast, options, tag, translate
 
 EXAMPLES = """examples:
   rnnkit eval runs/demo --data held_out.py
@@ -26,6 +26,8 @@ EXAMPLES = """examples:
       the n-gram, HMM and window language models on the run's own text and split, beside it
   rnnkit eval runs/en-de --src test.en.gz --tgt test.de.gz --beam-size 5
       BLEU and chrF (sacrebleu, detokenised) and exact match of a `train translate` run
+  rnnkit eval runs/flickr8k --split dev
+      BLEU-1…4 and CIDEr-D of a `train caption` run against all references (shapes: captions true of their scene)
   rnnkit eval runs/neg --data test.csv
       accuracy, macro-F1, per-class precision/recall and the confusion matrix of a classify run (or tag run)
   rnnkit eval runs/co2
@@ -56,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(default RUN_DIR/confusion.png)")
     forecast.add_eval_arguments(parser)
     translate.add_eval_arguments(parser)
+    caption.add_eval_arguments(parser)
     options.add_threads(parser)
     parser.set_defaults(func=run)
 
@@ -115,5 +118,6 @@ EVALUATORS = {
     "classify": classify.evaluate,
     "tag": tag.evaluate,
     "translate": translate.evaluate,
+    "caption": caption.evaluate,
     "window": baselines.evaluate_window,
 }

@@ -6,10 +6,10 @@ import argparse
 import sys
 
 from .. import __version__
-from . import baselines, cells, compare, evaluate, forecast, options, predict, sample, train, translate, viz
+from . import baselines, caption, cells, compare, evaluate, forecast, options, predict, sample, train, translate, viz
 
 # Each command module has ``register(subparsers)``, which adds its parser and sets ``func``.
-COMMANDS = [cells, train, sample, evaluate, viz, predict, forecast, baselines, translate, compare]
+COMMANDS = [cells, train, sample, evaluate, viz, predict, forecast, baselines, translate, caption, compare]
 
 EPILOG = """examples:
   rnnkit cells                      list every cell with its equations
@@ -25,6 +25,8 @@ EPILOG = """examples:
                                     the next H values of a series (a `train forecast` run)
   rnnkit baselines lm --data FILE   n-gram, HMM and window language models beside an RNN
   rnnkit translate RUN_DIR "vendredi 3 mars 1989"   a `train translate` run's translation (--show-attention)
+  rnnkit caption RUN_DIR photo.jpg --show-attention words.png
+                                    a `train caption` run's caption, and where each word looked
   rnnkit compare --cells lstm,gru --tasks adding --steps 500
                                     which architecture? every cell on every task, the notes' table beside
   rnnkit viz gradients --cells rnn_tanh,lstm

@@ -23,7 +23,7 @@ from ..settings import SettingsError, dump_toml, load_toml
 from ..tasks import get_task_class, language_modeling, majority, runs
 from ..training import CheckpointError, TrainConfig, distributed
 from ..training.precision import resolve_device
-from . import baselines, classify, forecast, options, synthetic, tag, translate
+from . import baselines, caption, classify, forecast, options, synthetic, tag, translate
 from .flags import Flag, train_flags
 
 EXIT_DIVERGED = 3
@@ -141,6 +141,7 @@ TASKS = {
     "classify": (classify.SUMMARY, classify.flags, classify.DESCRIPTION, classify.EXAMPLES),
     "tag": (tag.TAG_SUMMARY, tag.tag_flags, tag.TAG_DESCRIPTION, tag.TAG_EXAMPLES),
     "translate": (translate.SUMMARY, translate.flags, translate.DESCRIPTION, translate.EXAMPLES),
+    "caption": (caption.SUMMARY, caption.flags, caption.DESCRIPTION, caption.EXAMPLES),
     "window": ("a fixed-window feed-forward language model (the last k tokens → the next)", baselines.window_flags,
                "Train the fixed-window feed-forward language model of the notes on the text and split of "
                "`rnnkit train lm`.", baselines.WINDOW_EXAMPLES),

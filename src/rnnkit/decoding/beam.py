@@ -135,6 +135,7 @@ def batched_beam_search(
     banned_tokens: Collection[int] = (),
     no_repeat_ngram_size: int = 0,
     use_forward: bool = False,
+    min_new_tokens: int = 0,
 ) -> list[list[Hypothesis]]:
     """Beam search for B prompts at once: for each, what :func:`beam_search` gives on it alone.
 
@@ -149,6 +150,8 @@ def batched_beam_search(
         prompts: (B, P) token ids, P >= 1 (e.g. a column of ``<bos>`` for a seq2seq decoder).
         state: the state the prompts start from, with B rows (e.g. ``Seq2Seq.encode(source,
             lengths)``); None lets the model start from zeros.
+        min_new_tokens: the stop tokens are not allowed before this many tokens (e.g. 1: no empty
+            caption).
 
     Returns:
         For each prompt, at most ``beam_size`` hypotheses by decreasing score.
@@ -160,6 +163,8 @@ def batched_beam_search(
     if not (isinstance(length_penalty, (int, float)) and math.isfinite(length_penalty)):
         raise ValueError(f"length_penalty must be a finite number, got {length_penalty!r}")
     check_no_repeat_ngram_size(no_repeat_ngram_size)
+    if isinstance(min_new_tokens, bool) or not isinstance(min_new_tokens, int) or min_new_tokens < 0:
+        raise ValueError(f"min_new_tokens must be an integer >= 0, got {min_new_tokens!r}")
     device = prompts.device
     stops = token_ids(stop_tokens, device, "stop_tokens")
     banned = token_ids(banned_tokens, device, "banned_tokens")
@@ -178,7 +183,8 @@ def batched_beam_search(
     finished: list[list[Hypothesis]] = [[] for _ in range(count)]
     for position in range(max_new_tokens):
         # log P(prefix + v) for every alive prefix and every token v that is allowed after it.
-        allowed = block_repeated_ngrams(ban(logits, banned), alive_tokens, no_repeat_ngram_size)
+        forbidden = torch.cat([banned, stops]) if position < min_new_tokens else banned
+        allowed = block_repeated_ngrams(ban(logits, forbidden), alive_tokens, no_repeat_ngram_size)
         candidates = alive_log_probs[:, None] + allowed.log_softmax(dim=-1, dtype=dtype)    # (n, V)
         kept_rows, kept_tokens, kept_log_probs, kept_owners = [], [], [], []
         for source in owners.unique().tolist():

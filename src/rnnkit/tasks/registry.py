@@ -19,6 +19,7 @@ BUILTIN = {
     "classify": "rnnkit.tasks.classification:ClassificationTask",
     "tag": "rnnkit.tasks.tagging:TaggingTask",
     "translate": "rnnkit.tasks.translation:TranslationTask",
+    "caption": "rnnkit.tasks.captioning:CaptionTask",
 }
 _REGISTERED: dict[str, type[Task]] = {}
 

@@ -1,0 +1,138 @@
+"""Image captioning: Show and Tell against Show, Attend and Tell on Flickr8k, and on generated scenes.
+
+For each encoder × decoder, one model trains through ``rnnkit train caption``'s own task and trainer
+for a time budget, selecting its checkpoint on BLEU-4 of greedy dev captions (shapes: the fraction of
+true captions). Its best checkpoint then captions the dev split by beam search (``--beam-size``,
+default 5), scored against all references: BLEU-1…4 (sacrebleu on lowercased tokens without
+punctuation) and CIDEr-D (pycocoevalcap); for shapes also the fraction of captions true of their
+scene and the mean attention mass each named object's word puts on that object. One row per model,
+with the feature-extraction time (once per encoder: the cache serves the later models) and the
+training time on this machine (``--threads``).
+
+    python benchmarks/caption.py --datasets shapes --minutes 10
+    python benchmarks/caption.py --datasets flickr8k --decoders show_attend_tell,show_tell --minutes 50 --json
+
+Flickr8k is looked for in ``--data-dir`` (default ../shared/data/flickr8k beside the repository); it
+is skipped with a message when absent. Flickr8k's test split is not in that copy, so the figures are
+dev-split figures (the published ones are on test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from rnnkit.tasks import runs  # noqa: E402
+from rnnkit.tasks.captioning import CaptionTask, evaluate_run  # noqa: E402
+
+DATASETS = ("flickr8k", "shapes")
+DECODERS = ("show_attend_tell", "show_tell")
+ENCODERS = ("efficientnet-lite0", "small-cnn")
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "flickr8k"
+
+
+def main() -> int:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(args.out) if args.out else Path(scratch)
+        cache = root / ".cache"
+        for dataset in args.datasets:
+            if dataset == "flickr8k" and not (args.data_dir / "Flickr8k.token.txt").is_file():
+                print(f"skipping flickr8k: its files are not in {args.data_dir}", file=sys.stderr)
+                continue
+            for encoder in args.encoders:
+                extraction = extract(dataset, encoder, args, cache)
+                for decoder in args.decoders:
+                    run_dir = root / f"{dataset}-{encoder}-{decoder}"
+                    rows.append(run_one(dataset, encoder, decoder, args, run_dir, cache) |
+                                {"extract_minutes": extraction / 60})
+                    print(format_row(rows[-1]), flush=True)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    return 0
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    listing = lambda choices: lambda text: _choices(text, choices)
+    parser.add_argument("--datasets", type=listing(DATASETS), default=["flickr8k", "shapes"])
+    parser.add_argument("--encoders", type=listing(ENCODERS), default=["efficientnet-lite0"])
+    parser.add_argument("--decoders", type=listing(DECODERS), default=list(DECODERS))
+    parser.add_argument("--minutes", type=float, default=50.0, help="training budget per model")
+    parser.add_argument("--steps", type=int, help="a step budget instead of minutes")
+    parser.add_argument("--cell", default="lstm")
+    parser.add_argument("--beam-size", type=int, default=5)
+    parser.add_argument("--val-every", type=int, help="steps between validations (default: the trainer's)")
+    parser.add_argument("--val-images", type=int, help="dev images captioned at each validation")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--out", help="keep the run directories here (default: a temporary directory)")
+    parser.add_argument("--json", action="store_true")
+    return parser.parse_args()
+
+
+def _choices(text: str, choices: tuple[str, ...]) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [name for name in names if name not in choices]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(choices)}; got {text!r}")
+    return names
+
+
+def settings_for(dataset: str, encoder: str, decoder: str, args: argparse.Namespace) -> dict:
+    """The settings record of one model (the task's defaults where the flags say nothing)."""
+    budget = {"steps": args.steps} if args.steps else {"minutes": args.minutes}
+    train = budget | {"device": "cpu"} | ({"val_every": args.val_every} if args.val_every else {})
+    data = {"val_images": args.val_images} if args.val_images else {}
+    if dataset == "shapes":
+        data |= {"source": "shapes"}
+    else:
+        data |= {"images": str(args.data_dir / "images"), "captions": str(args.data_dir / "Flickr8k.token.txt")}
+    return {"data": data, "encoder": {"name": encoder}, "model": {"decoder": decoder, "cell": args.cell},
+            "train": train}
+
+
+def extract(dataset: str, encoder: str, args: argparse.Namespace, cache: Path) -> float:
+    """Seconds to read the images and compute (or, for a trained encoder, cache the pixels of) both splits."""
+    settings = CaptionTask.settings_from_record(settings_for(dataset, encoder, DECODERS[0], args))
+    started = time.perf_counter()
+    task = CaptionTask(settings, cache)
+    task.inputs(task.train_set)
+    task.inputs(task.val_set)
+    return time.perf_counter() - started
+
+
+def run_one(dataset: str, encoder: str, decoder: str, args: argparse.Namespace, run_dir: Path, cache: Path) -> dict:
+    settings = CaptionTask.settings_from_record(settings_for(dataset, encoder, decoder, args))
+    started = time.perf_counter()
+    result = runs.train("caption", settings, run_dir, handle_signals=False, cache=cache)
+    train_s = time.perf_counter() - started
+    scores = evaluate_run(run_dir, "dev", beam_size=args.beam_size, cache=cache)
+    return {"dataset": dataset, "encoder": encoder, "decoder": decoder, "cell": args.cell, "steps": result.step,
+            "train_minutes": train_s / 60, "best_validation": result.best_value,
+            "selected_on": result.best_metric} | scores
+
+
+def format_row(row: dict) -> str:
+    bleu = " / ".join(f"{row[f'bleu{n}']:.1f}" for n in range(1, 5))
+    text = (f"{row['dataset']:8} {row['encoder']:18} {row['decoder']:16} {row['steps']:6} steps  "
+            f"extract {row['extract_minutes']:5.1f} min  train {row['train_minutes']:5.1f} min  "
+            f"BLEU-1..4 {bleu}  CIDEr-D {row['cider_d']:.3f}  (dev, beam {row['beam_size']})")
+    if "true_fraction" in row:
+        mass = row["object_attention"]
+        text += f"  true {row['true_fraction']:.4f}  attention on objects {'—' if mass is None else f'{mass:.3f}'}"
+    return text
+
+
+if __name__ == "__main__":
+    sys.exit(main())
