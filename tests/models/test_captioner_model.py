@@ -118,3 +118,14 @@ def test_bad_configurations_are_refused_by_name(bad, message):
 def test_features_of_the_wrong_shape_are_refused():
     with pytest.raises(ValueError, match=r"region features \(B, R, D\)"):
         small().encode(torch.randn(2, 3, 8, 8))
+
+
+def test_a_decoder_started_from_zeros_sees_the_image_only_through_attention():
+    model = small(initial_state="zeros")
+    features = torch.randn(2, R, D)
+    state = model.encode(features)
+    assert all(float(part.abs().sum()) == 0.0 for part in state.rnn)
+    words = torch.randint(4, V, (3, 1)).expand(3, 2)
+    logits, weights = model(features, words)
+    assert not torch.allclose(logits[:, 0], logits[:, 1])          # the image still reaches the words
+    assert model.init_state is None and model.image_input is None

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ..data import DataError
-from ..models.captioner import IMAGE_AS, CaptionerConfig
+from ..models.captioner import IMAGE_AS, INITIAL_STATES, CaptionerConfig
 from ..tasks import captioning
 from ..training import CheckpointError
 from . import options
@@ -96,6 +96,9 @@ def flags() -> dict[str, list[Flag]]:
              _attention, metavar="soft|none"),
         Flag("image-as", "model", "image_as", "Show and Tell: the image as the first input or the initial state", str,
              m, choices=IMAGE_AS),
+        Flag("initial-state", "model", "initial_state", "Show, Attend and Tell: the decoder starts from the mean "
+             "region (image) or from zeros, seeing the image only through attention", str, m,
+             choices=INITIAL_STATES),
         Flag("cell", "model", "cell", "the decoder's recurrent cell, any of `rnnkit cells`", str, m),
         Flag("hidden", "model", "hidden_size", "decoder hidden units (shapes: 256)", int, m, metavar="H"),
         Flag("embedding-size", "model", "embedding_size", "word embedding size (shapes: 64)", int, m, metavar="E"),

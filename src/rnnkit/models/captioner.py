@@ -15,7 +15,9 @@ through the one-step :class:`~rnnkit.RecurrentCell` of any cell:
 
 **Show, Attend and Tell** (Xu et al. 2015, soft attention), the image looked at again at every word::
 
-    s_0 = tanh(W_s ā)                                 (f_init, every layer and part of the state)
+    s_0 = tanh(W_s ā)                                 (f_init, every layer and part of the state;
+                                                       initial_state "zeros": s_0 = 0, the image seen
+                                                       only through attention)
     α_t = softmax_i( vᵀ tanh(W_q h_{t-1} + W_a a_i) ) (additive attention over the regions)
     β_t = σ(w_β · h_{t-1} + b_β)                       (the gating scalar, section 4.2.1)
     ẑ_t = β_t Σ_i α_ti a_i
@@ -45,6 +47,7 @@ from .attention import Attention
 
 DECODERS = ("show_attend_tell", "show_tell")
 IMAGE_AS = ("input", "state")
+INITIAL_STATES = ("image", "zeros")
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ class CaptionerConfig:
     attention_size: int = 512          # A, the additive attention's hidden size
     region_size: int = 512             # P: each region's D features are first projected to P (0: kept as D)
     image_as: str = "input"            # Show and Tell: the image as the first "input" or the initial "state"
+    initial_state: str = "image"       # Show, Attend and Tell: s_0 from the mean region ("image", Xu et al.) or
+                                       # "zeros", so that everything the words need comes through attention
     gate: bool = True                  # Show, Attend and Tell's gating scalar β
     doubly_stochastic: float = 1.0     # λ of the doubly stochastic regulariser (0: none)
     dropout: float = 0.5               # before the output layer, and between layers
@@ -67,6 +72,8 @@ class CaptionerConfig:
         check_cell_and_engine_names(self.cell, "auto")
         if self.decoder not in DECODERS:
             raise ValueError(f"unknown decoder {self.decoder!r}; choose one of: {', '.join(DECODERS)}")
+        if self.initial_state not in INITIAL_STATES:
+            raise ValueError(f"initial_state must be one of {', '.join(INITIAL_STATES)}, got {self.initial_state!r}")
         if self.image_as not in IMAGE_AS:
             raise ValueError(f"image_as must be one of {', '.join(IMAGE_AS)}, got {self.image_as!r}")
         for name in ("embedding_size", "hidden_size", "num_layers", "attention_size", "region_size"):
@@ -144,7 +151,9 @@ class Captioner(nn.Module):
         self.state_parts = len(get_cell_class(config.cell).state_names)
         self.image_input: nn.Linear | None = None
         self.init_state: nn.ModuleList | None = None
-        if config.attends or config.image_as == "state":
+        if config.attends and config.initial_state == "zeros":
+            pass
+        elif config.attends or config.image_as == "state":
             self.init_state = nn.ModuleList(nn.Linear(D, L * H) for _ in range(self.state_parts))   # W_s
         else:
             self.image_input = nn.Linear(D, E)                                                      # W_I
@@ -179,6 +188,10 @@ class Captioner(nn.Module):
         if self.init_state is not None:
             parts = tuple(torch.tanh(f(mean)).view(B, L, H).transpose(0, 1).contiguous() for f in self.init_state)
             rnn = parts if self.state_parts > 1 else parts[0]
+        elif self.image_input is None:
+            # initial_state "zeros": the decoder starts blind and sees the image only through attention.
+            zeros = tuple(regions.new_zeros(L, B, H) for _ in range(self.state_parts))
+            rnn = zeros if self.state_parts > 1 else zeros[0]
         else:
             # Vinyals et al.: the image is the input of step −1, from a zero state.
             _, rnn = self.decoder(self.decoder_input(self.image_input(mean)))
