@@ -8,7 +8,7 @@ repetition penalty (:func:`penalize_repetition`).
 
 from __future__ import annotations
 
-from .beam import Hypothesis, batched_beam_search, beam_search, reorder, select_state
+from .beam import Hypothesis, batched_beam_search, beam_search, reorder, select_rows, select_state
 from .greedy import greedy_next
 from .repetition import block_repeated_ngrams, penalize_repetition
 from .sampling import (
@@ -17,5 +17,5 @@ from .sampling import (
 
 __all__ = [
     "STRATEGIES", "DecoderState", "Hypothesis", "StepModel", "batched_beam_search", "beam_search", "block_repeated_ngrams", "generate",
-    "greedy_next", "penalize_repetition", "prime", "reorder", "sample_next", "select_state", "top_k_filter", "top_p_filter",
+    "greedy_next", "penalize_repetition", "prime", "reorder", "sample_next", "select_rows", "select_state", "top_k_filter", "top_p_filter",
 ]

@@ -74,6 +74,15 @@ def select_state(state: DecoderState, indices: Tensor) -> DecoderState:
     raise TypeError(f"a state must be a tensor, a nested tuple of tensors or None, got {type(state).__name__}")
 
 
+def select_rows(state: tuple, indices: Tensor, recurrent: str = "rnn") -> tuple:
+    """The rows ``indices`` of a NamedTuple state whose field ``recurrent`` is a recurrent state (batch
+    in dimension 1: :func:`select_state`) and whose other fields are None or tensors with the batch in
+    dimension 0 (an encoder's memory, its mask): what a model's ``reorder_state`` hook usually does."""
+    return type(state)(**{name: select_state(value, indices) if name == recurrent else
+                          None if value is None else value.index_select(0, indices)
+                          for name, value in zip(state._fields, state)})
+
+
 def reorder(model: StepModel, state: DecoderState, indices: Tensor) -> DecoderState:
     """The rows ``indices`` of ``state``: the model's own ``reorder_state(state, indices)`` if it has
     one (a state whose tensors do not all keep the batch in dimension 1, e.g. an encoder's (B, S, D)

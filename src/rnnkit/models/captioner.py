@@ -42,6 +42,7 @@ from torch import Tensor, nn
 
 from ..cells import get_cell_class
 from ..engines import check_cell_and_engine_names
+from ..decoding.beam import select_rows
 from ..layers import RecurrentCell
 from .attention import Attention
 
@@ -225,10 +226,7 @@ class Captioner(nn.Module):
     @staticmethod
     def reorder_state(state: CaptionState, indices: Tensor) -> CaptionState:
         """The rows ``indices`` (B',) of a state, in order (beam search's hook)."""
-        rnn = state.rnn
-        rnn = tuple(s.index_select(1, indices) for s in rnn) if isinstance(rnn, tuple) else rnn.index_select(1, indices)
-        pick = lambda t: None if t is None else t.index_select(0, indices)
-        return CaptionState(rnn, pick(state.memory), pick(state.keys))
+        return select_rows(state, indices)
 
     def forward(self, images: Tensor, caption_input: Tensor) -> tuple[Tensor, Tensor | None]:
         state = self.encode(images)

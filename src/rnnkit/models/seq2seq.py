@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from ..cells import get_cell_class
 from ..engines import check_cell_and_engine_names
+from ..decoding.beam import select_rows
 from ..layers import Recurrent, RecurrentCell
 from .attention import ATTENTION_KINDS, Attention
 
@@ -193,10 +194,7 @@ class Seq2Seq(nn.Module):
     @staticmethod
     def reorder_state(state: Seq2SeqState, indices: Tensor) -> Seq2SeqState:
         """The rows ``indices`` (B',) of a state, in order (beam search's hook)."""
-        rnn = state.rnn
-        rnn = tuple(s.index_select(1, indices) for s in rnn) if isinstance(rnn, tuple) else rnn.index_select(1, indices)
-        pick = lambda t: None if t is None else t.index_select(0, indices)
-        return Seq2SeqState(rnn, pick(state.feed), pick(state.memory), pick(state.keys), pick(state.mask))
+        return select_rows(state, indices)
 
     def forward(self, source: Tensor, source_lengths: Tensor, target_input: Tensor,
                 sampled: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
