@@ -34,9 +34,10 @@ def greedy(model: Captioner, features: torch.Tensor, steps: int) -> list[list[in
     return out
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh", "mut1"])
-def test_attention_weights_over_the_regions_sum_to_one_at_every_step(cell):
-    model = small(cell=cell)
+@pytest.mark.parametrize("cell, score", [("lstm", "additive"), ("gru", "general"), ("rnn_tanh", "additive"),
+                                         ("mut1", "general")])
+def test_attention_weights_over_the_regions_sum_to_one_at_every_step(cell, score):
+    model = small(cell=cell, score=score, region_norm=score == "general")
     logits, weights = model(torch.randn(3, R, D), torch.randint(4, V, (5, 3)))
     assert logits.shape == (5, 3, V)
     assert weights.shape == (5, 3, R)
@@ -109,7 +110,9 @@ def test_gradients_reach_the_attention_and_the_gate():
 @pytest.mark.parametrize("bad, message", [({"decoder": "hard"}, "unknown decoder"),
                                           ({"image_as": "both"}, "image_as"), ({"hidden_size": 0}, "hidden_size"),
                                           ({"dropout": 1.0}, "dropout"), ({"cell": "nope"}, "nope"),
-                                          ({"doubly_stochastic": -1.0}, "doubly_stochastic")])
+                                          ({"doubly_stochastic": -1.0}, "doubly_stochastic"),
+                                          ({"score": "dot"}, "score must be"),
+                                          ({"initial_state": "noise"}, "initial_state")])
 def test_bad_configurations_are_refused_by_name(bad, message):
     with pytest.raises(ValueError, match=message):
         CaptionerConfig(**bad)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ..data import DataError
-from ..models.captioner import IMAGE_AS, INITIAL_STATES, CaptionerConfig
+from ..models.captioner import IMAGE_AS, INITIAL_STATES, SCORES, CaptionerConfig
 from ..tasks import captioning
 from ..training import CheckpointError
 from . import options
@@ -96,6 +96,9 @@ def flags() -> dict[str, list[Flag]]:
              _attention, metavar="soft|none"),
         Flag("image-as", "model", "image_as", "Show and Tell: the image as the first input or the initial state", str,
              m, choices=IMAGE_AS),
+        Flag("score", "model", "score", "Show, Attend and Tell's attention scores: additive (Xu et al.) or general "
+             "(qᵀ W a, Luong et al.)", str, m, choices=SCORES),
+        Flag("region-norm", "model", "region_norm", "layer-normalise each projected region", owner=m, switch=True),
         Flag("initial-state", "model", "initial_state", "Show, Attend and Tell: the decoder starts from the mean "
              "region (image) or from zeros, seeing the image only through attention", str, m,
              choices=INITIAL_STATES),

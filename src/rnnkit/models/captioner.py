@@ -1,8 +1,8 @@
 r"""Image captioning: a CNN encodes the image, a recurrent decoder writes the caption.
 
 The encoder (:mod:`rnnkit.vision`) turns an image into R regions of D features each (a 7×7 grid of
-1280 for EfficientNet-Lite0 at 224×224), projected to a_1 … a_R of P features (``region_size``),
-and their mean ā. Two decoders read them, each
+1280 for EfficientNet-Lite0 at 224×224), projected to a_1 … a_R of P features (``region_size``) and
+layer-normalised (``region_norm``), and their mean ā. Two decoders read them, each
 through the one-step :class:`~rnnkit.RecurrentCell` of any cell:
 
 **Show and Tell** (Vinyals et al. 2015), the image seen once:
@@ -18,7 +18,8 @@ through the one-step :class:`~rnnkit.RecurrentCell` of any cell:
     s_0 = tanh(W_s ā)                                 (f_init, every layer and part of the state;
                                                        initial_state "zeros": s_0 = 0, the image seen
                                                        only through attention)
-    α_t = softmax_i( vᵀ tanh(W_q h_{t-1} + W_a a_i) ) (additive attention over the regions)
+    α_t = softmax_i( vᵀ tanh(W_q h_{t-1} + W_a a_i) ) (additive attention over the regions; score
+                                                       "general": h_{t-1}ᵀ W_a a_i, Luong et al. 2015)
     β_t = σ(w_β · h_{t-1} + b_β)                       (the gating scalar, section 4.2.1)
     ẑ_t = β_t Σ_i α_ti a_i
     h_t = decoder([E y_{t-1}; ẑ_t], s_{t-1})
@@ -49,6 +50,7 @@ from .attention import Attention
 DECODERS = ("show_attend_tell", "show_tell")
 IMAGE_AS = ("input", "state")
 INITIAL_STATES = ("image", "zeros")
+SCORES = ("additive", "general")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class CaptionerConfig:
     num_layers: int = 1                # L, stacked decoder layers
     attention_size: int = 512          # A, the additive attention's hidden size
     region_size: int = 512             # P: each region's D features are first projected to P (0: kept as D)
+    region_norm: bool = False          # layer-normalise each projected region (Ba et al. 2016)
+    score: str = "additive"            # attention scores: "additive" (Xu et al.'s MLP) or "general" (qᵀ W a)
     image_as: str = "input"            # Show and Tell: the image as the first "input" or the initial "state"
     initial_state: str = "image"       # Show, Attend and Tell: s_0 from the mean region ("image", Xu et al.) or
                                        # "zeros", so that everything the words need comes through attention
@@ -73,6 +77,8 @@ class CaptionerConfig:
         check_cell_and_engine_names(self.cell, "auto")
         if self.decoder not in DECODERS:
             raise ValueError(f"unknown decoder {self.decoder!r}; choose one of: {', '.join(DECODERS)}")
+        if self.score not in SCORES:
+            raise ValueError(f"score must be one of {', '.join(SCORES)}, got {self.score!r}")
         if self.initial_state not in INITIAL_STATES:
             raise ValueError(f"initial_state must be one of {', '.join(INITIAL_STATES)}, got {self.initial_state!r}")
         if self.image_as not in IMAGE_AS:
@@ -140,8 +146,9 @@ class Captioner(nn.Module):
         E, H, L = config.embedding_size, config.hidden_size, config.num_layers
         self.encoder = encoder
         # a_i = W_p f_i: the encoder's D features of each region projected to P (fewer weights after it).
-        self.region_projection = nn.Linear(feature_size, config.region_size) if config.region_size else nn.Identity()
         D = config.region_size or feature_size
+        projection = nn.Linear(feature_size, config.region_size) if config.region_size else nn.Identity()
+        self.region_projection = nn.Sequential(projection, nn.LayerNorm(D)) if config.region_norm else projection
         self.embedding = nn.Embedding(vocab_size, E, padding_idx=pad_id)
         decoder_input = E + (D if config.attends else 0)
         # MUT1/MUT2 read x_t as a hidden-size vector: their inputs are first projected to H.
@@ -161,7 +168,7 @@ class Captioner(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.attention: Attention | None = None
         if config.attends:
-            self.attention = Attention("additive", H, D, config.attention_size)
+            self.attention = Attention(config.score, H, D, config.attention_size)
             self.gate = nn.Linear(H, 1) if config.gate else None                                    # f_β
             self.deep_hidden = nn.Linear(H, E)                                                       # L_h
             self.deep_context = nn.Linear(D, E, bias=False)                                          # L_z
