@@ -78,7 +78,7 @@ def flags() -> dict[str, list[Flag]]:
              metavar="N"),
         Flag("max-length", "data", "max_length", "leave out training captions of more words; the longest caption "
              "generated", int, d, metavar="N"),
-        Flag("image-size", "data", "image_size", "images are read at S×S, resized if needed (shapes: 112)", int, d,
+        Flag("image-size", "data", "image_size", "images are read at S×S, resized if needed", int, d,
              metavar="S"),
         Flag("size", "data", "size", "shapes: training scenes", int, d, metavar="N"),
         Flag("max-shapes", "data", "max_shapes", "shapes: the most shapes in a scene", int, d, metavar="N"),
@@ -97,10 +97,10 @@ def flags() -> dict[str, list[Flag]]:
         Flag("image-as", "model", "image_as", "Show and Tell: the image as the first input or the initial state", str,
              m, choices=IMAGE_AS),
         Flag("score", "model", "score", "Show, Attend and Tell's attention scores: additive (Xu et al.) or general "
-             "(qᵀ W a, Luong et al.)", str, m, choices=SCORES),
+             "(qᵀ W a, Luong et al.; shapes: general)", str, m, choices=SCORES),
         Flag("region-norm", "model", "region_norm", "layer-normalise each projected region", owner=m, switch=True),
         Flag("initial-state", "model", "initial_state", "Show, Attend and Tell: the decoder starts from the mean "
-             "region (image) or from zeros, seeing the image only through attention", str, m,
+             "region (image) or from zeros, seeing the image only through attention (shapes: zeros)", str, m,
              choices=INITIAL_STATES),
         Flag("cell", "model", "cell", "the decoder's recurrent cell, any of `rnnkit cells`", str, m),
         Flag("hidden", "model", "hidden_size", "decoder hidden units (shapes: 256)", int, m, metavar="H"),
@@ -109,8 +109,8 @@ def flags() -> dict[str, list[Flag]]:
              m, metavar="A"),
         Flag("layers", "model", "num_layers", "stacked decoder layers", int, m, metavar="L"),
         Flag("gate", "model", "gate", "Show, Attend and Tell's gating scalar β on the context", owner=m, switch=True),
-        Flag("doubly-stochastic", "model", "doubly_stochastic", "λ of the doubly stochastic attention regulariser",
-             float, m, metavar="L"),
+        Flag("doubly-stochastic", "model", "doubly_stochastic", "λ of the doubly stochastic attention regulariser "
+             "(shapes: 0)", float, m, metavar="L"),
         Flag("dropout", "model", "dropout", "dropout before the output layer (shapes: 0.2)", float, m, metavar="P"),
     ]
     return {"data": data, "image encoder": encoder, "model": model} | train_flags(lm=False)

@@ -57,8 +57,12 @@ SOURCES = ("files", "shapes")
 ENCODER_NAMES = ("auto", "efficientnet-lite0", "small-cnn")
 DEFAULT_TRAIN = {"files": {"minutes": 60.0, "batch_size": 64, "lr": 1e-3},
                  "shapes": {"steps": 3000, "batch_size": 64, "lr": 2e-3}}
-# The shapes task needs a small decoder: these replace the [model] defaults there unless given.
-SHAPES_MODEL = {"embedding_size": 64, "hidden_size": 256, "attention_size": 128, "dropout": 0.2}
+# The shapes task needs a small decoder: these replace the [model] defaults there unless given. Its
+# captions are 3 to 10 words over 49 regions, and there the doubly stochastic term (which asks every
+# region for one unit of attention over the caption) keeps attention uniform: it is off. Additive
+# scores also stayed uniform there; general scores and a decoder started from zeros learn to look.
+SHAPES_MODEL = {"embedding_size": 64, "hidden_size": 256, "attention_size": 128, "dropout": 0.2,
+                "doubly_stochastic": 0.0, "score": "general", "initial_state": "zeros"}
 VOCAB, IMAGES = "vocab.json", "images.json"
 EVAL_BATCH = 100
 BUCKET = 50                         # training batches per bucket of captions of similar length
@@ -290,8 +294,7 @@ class CaptionTask(Task):
             model = record.get("model", {})
             if source == "shapes" and isinstance(model, dict):
                 record = record | {"model": SHAPES_MODEL | model}
-            if source == "shapes" and isinstance(data, dict) and "image_size" not in data:
-                record = record | {"data": data | {"image_size": 112}}
+
         settings = super().settings_from_record(record, derived)
         data = settings["data"]
         if not derived:
