@@ -96,7 +96,7 @@ def test_eval_prints_bleu_and_cider_against_all_references(run_dir, capsys):
     assert main(["eval", str(run_dir), "--beam-size", "2"]) == 0
     out = capsys.readouterr().out
     assert "BLEU-4" in out and "CIDEr-D" in out and "(8 dev images, beam 2" in out
-    assert main(["eval", str(run_dir), "--json", "--beam-size", "1"]) == 0
+    assert main(["eval", str(run_dir), "--json", "--beam-size", "3", "--length-penalty", "1"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["images"] == 8 and len(result["examples"]) == 5
 

@@ -125,13 +125,16 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("caption runs")
     group.add_argument("--split", default="dev", help="the images to caption: dev (default) or train; for shapes "
                        "also test (new scenes)")
+    group.add_argument("--length-penalty", type=float, default=0.0, metavar="A", help="α of the beam's length "
+                       "normalisation log P / |y|^α (default 0: raw log-probability, which favours short captions)")
     group.add_argument("--cache-dir", metavar="DIR", help="where the image features are cached (default: as for "
                        "`rnnkit train`, beside the run directories)")
 
 
 def evaluate(args: argparse.Namespace) -> int:
     """``rnnkit eval RUN_DIR [--split dev]`` of a caption run: BLEU-1…4, CIDEr-D (and shapes' truth)."""
-    result = captioning.evaluate_run(args.run_dir, args.split, args.beam_size, cache=args.cache_dir)
+    result = captioning.evaluate_run(args.run_dir, args.split, args.beam_size, args.length_penalty,
+                                     cache=args.cache_dir)
     if args.json:
         print(json.dumps(result))
         return 0
