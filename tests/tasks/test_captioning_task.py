@@ -179,7 +179,7 @@ def test_the_shapes_test_split_is_new_scenes(shapes_run):
     run_dir, cache = shapes_run
     dev = captioning.evaluate_run(run_dir, "dev", beam_size=1, cache=cache)
     test = captioning.evaluate_run(run_dir, "test", beam_size=1, cache=cache)
-    assert test["images"] == dev["images"] == 24
+    assert test["images"] == dev["images"] == 24 and test["split"] == "test"
     assert [e["image"] for e in test["examples"]] != [e["image"] for e in dev["examples"]]
     with pytest.raises(ValueError, match="split must be train or dev or test"):
         captioning.evaluate_run(run_dir, "holdout", cache=cache)

@@ -599,7 +599,7 @@ def evaluate_run(run_dir: str | Path, split: str = "dev", beam_size: int = 5, le
     loaded = load_run(run_dir)
     settings = loaded.settings
     data: CaptionData = settings["data"]
-    task_settings = dict(settings)
+    task_settings, named = dict(settings), split
     if data.source == "shapes" and split == "test":
         # New scenes: the dev split of seed + 1 is drawn with seed + 2 (its small training split is unused).
         task_settings["data"] = replace(data, seed=data.seed + TEST_SEED_OFFSET - 1, size=data.val_size)
@@ -608,13 +608,13 @@ def evaluate_run(run_dir: str | Path, split: str = "dev", beam_size: int = 5, le
         raise ValueError(f"split must be train or dev{' or test' if data.source == 'shapes' else ''}, got {split!r}")
     task = CaptionTask(task_settings, runs.cache_dir(run_dir, cache))
     chosen = task.train_set if split == "train" else task.val_set
-    print(f"captioning {len(chosen):,} {split} images (beam {beam_size}) …", file=sys.stderr, flush=True)
+    print(f"captioning {len(chosen):,} {named} images (beam {beam_size}) …", file=sys.stderr, flush=True)
     inputs = task.rows(chosen, range(len(chosen)))
     outputs = caption_ids(loaded.model, inputs, beam_size, data.max_length, length_penalty)
     texts = [loaded.codec.decode(ids) for ids in outputs]
     references = [[" ".join(r) for r in refs] for refs in chosen.references]
     result: dict[str, Any] = bleu_scores(bleu_sums(texts, references))
-    result |= {"cider_d": cider_d(texts, references), "images": len(chosen), "split": split, "beam_size": beam_size,
+    result |= {"cider_d": cider_d(texts, references), "images": len(chosen), "split": named, "beam_size": beam_size,
                "examples": [{"image": str(p), "caption": t} for p, t in list(zip(chosen.paths, texts))[:5]]}
     if chosen.scenes is not None:
         weights = caption_attention(loaded.model, inputs, outputs)
