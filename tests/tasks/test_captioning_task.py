@@ -183,3 +183,16 @@ def test_the_shapes_test_split_is_new_scenes(shapes_run):
     assert [e["image"] for e in test["examples"]] != [e["image"] for e in dev["examples"]]
     with pytest.raises(ValueError, match="split must be train or dev or test"):
         captioning.evaluate_run(run_dir, "holdout", cache=cache)
+
+
+def test_fine_tuning_starts_from_the_pretrained_weights_and_trains_them(tmp_path):
+    settings = shapes_settings(steps=2)
+    settings["encoder"] = captioning.EncoderConfig("test-conv", fine_tune=1)
+    task = CaptionTask(settings, tmp_path / "cache")
+    assert task.trains_encoder
+    model = task.build_model()
+    pretrained = CountingConv().features.weight
+    torch.testing.assert_close(model.encoder.module.features.weight, pretrained)
+    runs.train("caption", settings, tmp_path / "tuned", handle_signals=False, cache=tmp_path / "cache")
+    loaded = captioning.load_run(tmp_path / "tuned")
+    assert not torch.equal(loaded.model.encoder.module.features.weight, pretrained)   # it trained
