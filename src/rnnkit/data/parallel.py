@@ -133,8 +133,9 @@ class _VocabularyCodec(Codec):
         self.index = {token: i for i, token in enumerate(self.tokens)}
 
     @classmethod
+    @abstractmethod
     def split(cls, text: str) -> list[str]:
-        raise NotImplementedError
+        """The text's tokens, in order."""
 
     @classmethod
     def fit(cls, texts: Iterable[str], min_count: int = 1) -> _VocabularyCodec:

@@ -104,6 +104,7 @@ class CaptionState(NamedTuple):
     rnn: Tensor | tuple[Tensor, ...]   # the decoder's state, (L, B, H) (a tuple (h, c) for the LSTM family)
     memory: Tensor | None              # the regions a (B, R, D), with attention
     keys: Tensor | None                # W_a a (B, R, A), computed once per image
+    mask: Tensor | None                # (B, R) all True: every region may be attended to
 
 
 def doubly_stochastic_penalty(weights: Tensor, steps: Tensor | None = None) -> Tensor:
@@ -204,24 +205,29 @@ class Captioner(nn.Module):
             # Vinyals et al.: the image is the input of step −1, from a zero state.
             _, rnn = self.decoder(self.decoder_input(self.image_input(mean)))
         if self.attention is None:
-            return CaptionState(rnn, None, None)
-        return CaptionState(rnn, regions, self.attention.keys(regions))
+            return CaptionState(rnn, None, None, None)
+        mask = torch.ones(regions.shape[:2], dtype=torch.bool, device=regions.device)
+        return CaptionState(rnn, regions, self.attention.keys(regions), mask)
 
     # -- the words
 
     def decode_step(self, embedded: Tensor, state: CaptionState) -> tuple[Tensor, CaptionState, Tensor | None]:
         """One word from the embedded previous word (B, E): logits (B, V), state, weights α_t (B, R)."""
+        vector, state, weights = self._before_output(embedded, state)
+        return self.output(self.dropout(vector)), state, weights
+
+    def _before_output(self, embedded: Tensor, state: CaptionState) -> tuple[Tensor, CaptionState, Tensor | None]:
+        """One step up to what W_o reads: h_t (Show and Tell) or the deep output (B, ·), state, weights."""
         if self.attention is None:
             h, rnn = self.decoder(self.decoder_input(embedded), state.rnn)
-            return self.output(self.dropout(h)), state._replace(rnn=rnn), None
+            return h, state._replace(rnn=rnn), None
         previous = (state.rnn[0] if isinstance(state.rnn, tuple) else state.rnn)[-1]  # h_{t-1} (B, H)
-        mask = torch.ones(state.memory.shape[:2], dtype=torch.bool, device=state.memory.device)
-        context, weights = self.attention(previous, state.keys, state.memory, mask)   # Σ α a (B, D), α (B, R)
+        context, weights = self.attention(previous, state.keys, state.memory, state.mask)   # Σ α a (B, D), α (B, R)
         if self.gate is not None:
             context = torch.sigmoid(self.gate(previous)) * context                      # ẑ_t = β_t Σ α a
         h, rnn = self.decoder(self.decoder_input(torch.cat([embedded, context], dim=-1)), state.rnn)
         deep = embedded + self.deep_hidden(h) + self.deep_context(context)
-        return self.output(self.dropout(deep)), state._replace(rnn=rnn), weights
+        return deep, state._replace(rnn=rnn), weights
 
     def step(self, tokens: Tensor, state: CaptionState) -> tuple[Tensor, CaptionState]:
         """``tokens (B,)`` (the previous words, ``<bos>`` first) → next-word logits (B, V), state."""
@@ -238,9 +244,11 @@ class Captioner(nn.Module):
     def forward(self, images: Tensor, caption_input: Tensor) -> tuple[Tensor, Tensor | None]:
         state = self.encode(images)
         embedded = self.embedding(caption_input)                                        # (T, B, E)
-        steps, all_weights = [], []
+        vectors, all_weights = [], []
         for x in embedded:
-            logits, state, weights = self.decode_step(x, state)
-            steps.append(logits)
+            vector, state, weights = self._before_output(x, state)
+            vectors.append(vector)
             all_weights.append(weights)
-        return torch.stack(steps), None if self.attention is None else torch.stack(all_weights)
+        # Every input is known (teacher forcing), so W_o is applied once to all steps.
+        logits = self.output(self.dropout(torch.stack(vectors)))                         # (T, B, V)
+        return logits, None if self.attention is None else torch.stack(all_weights)

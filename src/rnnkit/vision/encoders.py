@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
 import torch
@@ -61,7 +62,7 @@ def registered_encoders() -> tuple[str, ...]:
     return tuple(_REGISTERED)
 
 
-class ImageEncoder(nn.Module):
+class ImageEncoder(nn.Module, ABC):
     """Base of the encoders: images (B, 3, H, W) in [0, 1] → region features (B, R, D).
 
     A subclass sets ``name``, the input normalisation ``(x − mean) / std`` per channel, and provides
@@ -82,17 +83,17 @@ class ImageEncoder(nn.Module):
         self._shapes: dict[int, tuple[int, int, int]] = {}   # image size → (rows, cols, D)
 
     @property
+    @abstractmethod
     def feature_size(self) -> int:
         """D, the features of each region."""
-        raise NotImplementedError
 
+    @abstractmethod
     def feature_map(self, x: Tensor) -> Tensor:
         """Normalised images (B, 3, H, W) → (B, D, h, w) map, or (B, R, D) regions."""
-        raise NotImplementedError
 
+    @abstractmethod
     def units(self) -> list[nn.Module]:
         """The blocks that :meth:`fine_tune` counts, from input to output."""
-        raise NotImplementedError
 
     def settings(self) -> dict:
         """What, beyond the weights, decides the features (e.g. strides): part of the fingerprint."""
