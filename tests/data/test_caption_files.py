@@ -85,3 +85,10 @@ def test_the_vocabulary_keeps_frequent_words_and_round_trips_through_json():
     assert CaptionCodec.from_json(json.loads(json.dumps(codec.to_json()))).tokens == codec.tokens
     with pytest.raises(DataError, match="min_count = 9"):
         fit_vocabulary(["a b"], min_count=9)
+
+
+def test_a_byte_order_mark_and_windows_line_ends_are_read_as_plain_text(tmp_path):
+    path = tmp_path / "tokens.txt"
+    path.write_bytes("\ufeffa.jpg#0\tA dog .\r\na.jpg#1\tA cat .\r\n".encode("utf-8"))
+    (image,) = read_flickr_tokens(path)
+    assert image.file == "a.jpg" and image.captions == ["A dog .", "A cat ."]

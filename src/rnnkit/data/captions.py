@@ -195,7 +195,7 @@ def _read_text(path: Path) -> str:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")        # a byte-order mark (Windows editors) is dropped
     except UnicodeDecodeError as error:
         raise DataError(f"{path} is not UTF-8 text: {error}") from None
 
