@@ -46,6 +46,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output-dropout", type=float, default=0.0, help="locked dropout on the recurrent output "
                         "(default 0)")
     parser.add_argument("--chunk-length", type=int, default=512, help="characters per sequence (default 512)")
+    parser.add_argument("--eval-context", type=int, help="characters read on either side of each chunk at "
+                        "validation and evaluation (default: half a chunk)")
     parser.add_argument("--batch", type=int, default=32, help="sequences per step (default 32)")
     parser.add_argument("--lr", type=float, default=5e-3, help="peak learning rate (default 5e-3)")
     parser.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (default 1)")
@@ -68,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"--models: unknown model {unknown[0]!r}; choose from bi-lstm, lstm")
         rows = [run(args, name, bidirectional, root / name) for name, bidirectional in MODELS if name in chosen]
     result = {"task": "pytokens", "data": args.data, "minutes": args.minutes, "max_chars": args.max_chars,
-              "hidden": args.hidden, "output_dropout": args.output_dropout, "threads": args.threads, "target": TARGET, "models": rows}
+              "hidden": args.hidden, "layers": args.layers, "eval_context": args.eval_context,
+              "output_dropout": args.output_dropout, "threads": args.threads, "target": TARGET, "models": rows}
     if args.json:
         print(json.dumps(result))
     else:
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace, name: str, bidirectional: bool, run_dir: Path)
     """Train one model for the budget, then evaluate its best checkpoint on the held-out files."""
     record = {
         "data": {"kind": "pytokens", "source": args.data, "max_chars": args.max_chars,
-                 "chunk_length": args.chunk_length},
+                 "chunk_length": args.chunk_length, "eval_context": args.eval_context},
         "model": {"cell": "lstm", "hidden_size": args.hidden, "embedding_size": args.embedding_size,
                   "num_layers": args.layers, "bidirectional": bidirectional, "output_dropout": args.output_dropout},
         "train": {"minutes": args.minutes, "batch_size": args.batch, "lr": args.lr, "warmup_steps": 50},

@@ -203,7 +203,7 @@ BAD_TRAIN_VALUES = {
     "horizon": "0", "lookback": "0", "period": "0", "test-fraction": "-0.1",
     "origin-step": "0", "level-penalty": "-1",
     # classify, tag, translate, window
-    "bucket": "0", "attention-size": "0", "max-chars": "-1", "chunk-length": "0", "subword": "0",
+    "bucket": "0", "attention-size": "0", "max-chars": "-1", "chunk-length": "0", "eval-context": "-1", "subword": "0",
     "sampling-k": "0", "min-teacher": "1.5", "label-smoothing": "1", "val-sentences": "0", "context": "0",
     # arith, xml, adding, copy
     "max-digits": "0", "max-distractors": "-1", "init-scale": "0", "num-tags": "0", "min-name-length": "0",

@@ -74,6 +74,50 @@ def test_a_batch_is_time_major_padded_and_counts_its_tokens(tmp_path):
     assert batch.size == int(lengths.sum())
 
 
+def test_a_context_window_stays_inside_its_sequence_and_scores_only_its_own_chunk(tmp_path):
+    tagging = task({"data": {"source": str(conll_file(tmp_path / "t.conll")), "chunk_length": 3,
+                             "val_fraction": 0.0}})
+    encoded = tagging.train_set
+    chunks = list(range(len(encoded.spans)))
+    batch = encoded.batch(chunks, context=2)
+    for b, ((first, last), (low, high)) in enumerate(zip(encoded.spans, encoded.limits)):
+        start, end = encoded.window(b, 2)
+        assert (start, end) == (max(low, first - 2), min(high, last + 2))          # never another sentence
+        core = batch["core"][:, b]
+        assert int(core.sum()) == last - first and int(batch["lengths"][b]) == end - start
+        assert batch["tokens"][:, b][core].tolist() == encoded.tokens[first:last].tolist()
+    assert int(batch["core"].sum()) == encoded.size                                 # every token once
+    assert encoded.batch(chunks)["core"].sum(0).tolist() == batch["core"].sum(0).tolist()
+
+
+def test_with_enough_context_a_chunk_is_tagged_as_inside_its_whole_stream(tmp_path):
+    source = python_dir(tmp_path / "src", files=3)
+    tagging = task({"data": {"kind": "pytokens", "source": str(source), "val_fraction": 0.0, "chunk_length": 16},
+                    "model": {"bidirectional": True, "hidden_size": 8, "embedding_size": 4}})
+    torch.manual_seed(0)
+    model = tagging.build_model().eval()
+    encoded = tagging.train_set
+    with torch.no_grad():
+        scores = model(torch.from_numpy(encoded.tokens).unsqueeze(1)).squeeze(1)      # the whole stream at once
+    whole = torch.nn.functional.cross_entropy(scores, torch.from_numpy(encoded.labels), reduction="sum").item()
+    true, predicted, loss = predict_encoded(model, encoded, batch_size=5, context=encoded.size)
+    assert true.tolist() == encoded.labels.tolist() and predicted.tolist() == scores.argmax(-1).tolist()
+    assert loss == pytest.approx(whole, rel=1e-5)
+    _, _, alone = predict_encoded(model, encoded, batch_size=5, context=0)     # chunks cut off from each other
+    assert alone != pytest.approx(whole, rel=1e-5)
+
+
+def test_context_defaults_to_half_a_chunk_and_a_run_from_before_it_loads(tmp_path):
+    settings = TaggingTask.settings_from_record({"data": {"chunk_length": 100}})
+    assert settings["data"].read_context == 50
+    assert TaggingTask.settings_from_record({"data": {"eval_context": 0}})["data"].read_context == 0
+    with pytest.raises(SettingsError, match="eval_context must be a whole number of tokens"):
+        TaggingTask.settings_from_record({"data": {"eval_context": -1}})
+    record = {section: value.__dict__.copy() for section, value in settings.items()}
+    del record["data"]["eval_context"]
+    assert TaggingTask.settings_from_record(record, derived=True)["data"].eval_context is None
+
+
 def test_validation_metrics_are_scikit_learns(tmp_path):
     tagging = task({"data": {"source": str(conll_file(tmp_path / "t.conll")), "val_fraction": 0.5}})
     torch.manual_seed(0)

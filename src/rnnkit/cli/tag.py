@@ -60,6 +60,9 @@ def tag_flags() -> dict[str, list[Flag]]:
              "every file", int, d, metavar="N"),
         Flag("chunk-length", "data", "chunk_length", "cut longer sequences into chunks of at most T tokens", int, d,
              metavar="T"),
+        Flag("eval-context", "data", "eval_context", "validation and eval read each chunk with up to N tokens of its "
+             "sequence on either side, so a token near a chunk's edge sees what surrounds it (default: half a "
+             "chunk)", int, d, metavar="N"),
         Flag("min-count", "data", "min_count", "conll: words seen fewer than N times become <unk>", int, d,
              metavar="N"),
         Flag("encoding", "data", "encoding", "conll: the files' text encoding", str, d),

@@ -26,6 +26,7 @@ A run directory holds, beside the trainer's files::
 
 from __future__ import annotations
 
+import operator
 import random
 import sys
 from collections import Counter
@@ -36,12 +37,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from ..data import CharTokenizer, DataError, Tokenizer, WordTokenizer
 from ..data.conll import TaggedSequence, check_labels, label_set, read_conll
 from ..data.pytokens import LABELS as PYTOKEN_LABELS
 from ..data.pytokens import label_files, python_sources
-from ..models.tagger import SequenceTagger, TaggerConfig, tagging_loss, valid_steps
+from ..models.tagger import SequenceTagger, TaggerConfig, tagging_loss
 from ..settings import SettingsError
 from ..training import Batch, CheckpointError, Selection, Shard, Task, TrainConfig, load_weights, read_json, write_json
 from ..training.batches import SampledBatches
@@ -65,6 +67,8 @@ class TagData:
     max_chars: int = 3_000_000          # pytokens: read files (in a seeded order) up to this many
                                         # characters; 0: every file
     chunk_length: int = 256             # longer sequences are cut into chunks of at most this many tokens
+    eval_context: int | None = None     # validation and eval read each chunk with up to this many tokens
+                                        # of its sequence on either side; None: half a chunk
     min_count: int = 1                  # conll: words seen fewer times in training become <unk>
     encoding: str = "utf-8"             # conll: the files' text encoding
     seed: int = 1234                    # the held-out choice and the order files are read in
@@ -82,45 +86,67 @@ class TagData:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        context = self.eval_context
+        if context is not None and (isinstance(context, bool) or not isinstance(context, int) or context < 0):
+            raise ValueError(f"eval_context must be a whole number of tokens ≥ 0, or unset for half a chunk; "
+                             f"got {self.eval_context!r}")
         if isinstance(self.max_chars, bool) or not isinstance(self.max_chars, int) or self.max_chars < 0:
             raise ValueError(f"max_chars must be a positive integer, or 0 for every file; got {self.max_chars!r}")
         if not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be a non-negative whole number, got {self.seed!r}")
 
+    @property
+    def read_context(self) -> int:
+        """The context validation and evaluation read around each chunk."""
+        return self.chunk_length // 2 if self.eval_context is None else self.eval_context
+
 
 @dataclass
 class Encoded:
-    """Sequences as one array of token ids and one of label ids, and the (start, end) of each chunk."""
+    """Sequences as one array of token ids and one of label ids, the (start, end) of each chunk, and
+    the (start, end) of the sequence (or stream) each chunk lies in, which bounds its context."""
 
     tokens: np.ndarray                  # (N,) int64
     labels: np.ndarray                  # (N,) int64
     spans: list[tuple[int, int]]        # chunks, each at most chunk_length long
+    limits: list[tuple[int, int]]       # per chunk: the sequence it belongs to
 
     @classmethod
     def join(cls, sequences: list[tuple[np.ndarray, np.ndarray]], chunk_length: int, stream: bool = False) -> Encoded:
         """Sequences cut into chunks each on its own, or with ``stream`` cut as one concatenated stream."""
         ends = np.cumsum([len(tokens) for tokens, _ in sequences]).tolist()
         bounds = [(0, ends[-1])] if stream and ends else list(zip([0, *ends[:-1]], ends))
-        spans = [(s, min(s + chunk_length, end)) for start, end in bounds for s in range(start, end, chunk_length)]
+        pairs = [((s, min(s + chunk_length, end)), (start, end))
+                 for start, end in bounds for s in range(start, end, chunk_length)]
         empty = np.zeros(0, dtype=np.int64)
         return cls(np.concatenate([t for t, _ in sequences] or [empty]).astype(np.int64),
-                   np.concatenate([y for _, y in sequences] or [empty]).astype(np.int64), spans)
+                   np.concatenate([y for _, y in sequences] or [empty]).astype(np.int64),
+                   [span for span, _ in pairs], [limit for _, limit in pairs])
 
     @property
     def size(self) -> int:
         return len(self.tokens)
 
-    def batch(self, chunks: list[int]) -> Batch:
-        """Chunks padded into ``tokens (T, B)``, ``labels (T, B)`` and ``lengths (B,)`` (time-major)."""
-        spans = [self.spans[i] for i in chunks]
-        lengths = [end - start for start, end in spans]
-        tokens = np.zeros((max(lengths), len(spans)), dtype=np.int64)
+    def window(self, chunk: int, context: int) -> tuple[int, int]:
+        """The chunk widened by up to ``context`` tokens on either side, inside its own sequence."""
+        (start, end), (low, high) = self.spans[chunk], self.limits[chunk]
+        return max(low, start - context), min(high, end + context)
+
+    def batch(self, chunks: list[int], context: int = 0) -> Batch:
+        """Chunks padded into ``tokens (T, B)``, ``labels (T, B)`` and ``lengths (B,)`` (time-major).
+        With ``context``, each chunk is read inside its window (:meth:`window`), and ``core (T, B)``
+        marks the chunk's own steps: the only ones to score, each token counted once over all chunks."""
+        windows = [self.window(i, context) for i in chunks]
+        lengths = [end - start for start, end in windows]
+        tokens = np.zeros((max(lengths), len(windows)), dtype=np.int64)
         labels = np.zeros_like(tokens)
-        for b, (start, end) in enumerate(spans):
+        core = np.zeros(tokens.shape, dtype=bool)
+        for b, ((start, end), (first, last)) in enumerate(zip(windows, (self.spans[i] for i in chunks))):
             tokens[: end - start, b] = self.tokens[start:end]
             labels[: end - start, b] = self.labels[start:end]
+            core[first - start: last - start, b] = True
         return Batch({"tokens": torch.from_numpy(tokens), "labels": torch.from_numpy(labels),
-                      "lengths": torch.tensor(lengths)}, sum(lengths))
+                      "lengths": torch.tensor(lengths), "core": torch.from_numpy(core)}, sum(lengths))
 
 
 class TaggingTask(Task):
@@ -136,10 +162,13 @@ class TaggingTask(Task):
     @classmethod
     def settings_from_record(cls, record: dict, derived: bool = False) -> dict[str, Any]:
         """As :meth:`Task.settings_from_record`; a [data] source without a kind is a CoNLL file, a
-        budget neither of steps nor minutes is DEFAULT_STEPS steps, and paths become absolute."""
+        budget neither of steps nor minutes is DEFAULT_STEPS steps, a run's config written before
+        ``eval_context`` existed reads as its default, and paths become absolute."""
         data, train = record.get("data", {}), record.get("train", {})
         if not derived and isinstance(data, dict) and data.get("source") is not None and "kind" not in data:
             record = record | {"data": data | {"kind": "conll"}}
+        if derived and isinstance(data, dict) and "eval_context" not in data:
+            record = record | {"data": data | {"eval_context": None}}     # a run from before the setting
         if isinstance(train, dict) and "steps" not in train and "minutes" not in train:
             record = record | {"train": train | {"steps": DEFAULT_STEPS}}
         settings = super().settings_from_record(record, derived)
@@ -190,7 +219,8 @@ class TaggingTask(Task):
         return self.val_set.size > 0
 
     def validation_sums(self, model: nn.Module, shard: Shard) -> dict[str, float]:
-        true, predicted, loss_sum = predict_encoded(model, self.val_set, self.settings["train"].batch_size * 4, shard)
+        true, predicted, loss_sum = predict_encoded(model, self.val_set, self.settings["train"].batch_size * 4, shard,
+                                                    self.settings["data"].read_context)
         return label_counts(true, predicted, len(self.labels)) | {"loss_sum": loss_sum}
 
     def metrics(self, sums: dict[str, float]) -> dict[str, float]:
@@ -283,19 +313,21 @@ def encode_sequences(sequences: list[TaggedSequence], tokenizer: Tokenizer,
 
 
 @torch.no_grad()
-def predict_encoded(model: nn.Module, encoded: Encoded, batch_size: int,
-                    shard: Shard = Shard()) -> tuple[np.ndarray, np.ndarray, float]:
-    """True and predicted label ids of this shard's chunks (concatenated), and the summed loss."""
+def predict_encoded(model: nn.Module, encoded: Encoded, batch_size: int, shard: Shard = Shard(),
+                    context: int = 0) -> tuple[np.ndarray, np.ndarray, float]:
+    """True and predicted label ids of this shard's chunks (concatenated), and the summed loss; each
+    chunk read with ``context`` tokens of its sequence on either side (:meth:`Encoded.batch`), so
+    that a token near a chunk's edge is tagged knowing what surrounds it."""
     device = next(model.parameters()).device
     chunks = list(range(shard.rank, len(encoded.spans), shard.world_size))
     # Longest first, so a batch pads little.
-    chunks.sort(key=lambda i: encoded.spans[i][0] - encoded.spans[i][1])
+    chunks.sort(key=lambda i: operator.sub(*encoded.window(i, context)))
     true, predicted, loss_sum = [], [], 0.0
     for start in range(0, len(chunks), batch_size):
-        batch = encoded.batch(chunks[start: start + batch_size]).to(device)
+        batch = encoded.batch(chunks[start: start + batch_size], context).to(device)
         scores = model(batch["tokens"], batch["lengths"])
-        loss_sum += tagging_loss(scores, batch["labels"], batch["lengths"], reduction="sum").item()
-        mask = valid_steps(batch["lengths"], scores.size(0))
+        mask = batch["core"]
+        loss_sum += F.cross_entropy(scores[mask].float(), batch["labels"][mask], reduction="sum").item()
         true.append(batch["labels"][mask].cpu().numpy())
         predicted.append(scores.argmax(-1)[mask].cpu().numpy())
     empty = np.zeros(0, dtype=np.int64)
@@ -376,10 +408,12 @@ def load_run(run_dir: str | Path) -> TagRun:
     return TagRun(model.eval(), tokenizer, labels, settings)
 
 
-def evaluate_run(run_dir: str | Path, data: str | None = None) -> tuple[np.ndarray, np.ndarray, list[str], str]:
+def evaluate_run(run_dir: str | Path, data: str | None = None,
+                 context: int | None = None) -> tuple[np.ndarray, np.ndarray, list[str], str]:
     """True and predicted label ids of a tag run's best model, and its labels, on ``data`` (a CoNLL
     file for a conll run; a Python file or directory for pytokens, every file read) or, without it,
-    on the run's own validation data; the last item says what was evaluated."""
+    on the run's own validation data; the last item says what was evaluated. Each chunk is read
+    with ``context`` tokens around it (None: the run's own ``eval_context`` setting)."""
     run = load_run(run_dir)
     settings = run.settings
     chunk_length = settings["data"].chunk_length
@@ -400,5 +434,6 @@ def evaluate_run(run_dir: str | Path, data: str | None = None) -> tuple[np.ndarr
                                                           else ")")
     if encoded.size == 0:
         raise DataError(f"{run_dir} has no validation data to evaluate on (--val-fraction 0); give --data")
-    true, predicted, _ = predict_encoded(run.model, encoded, settings["train"].batch_size * 4)
+    true, predicted, _ = predict_encoded(run.model, encoded, settings["train"].batch_size * 4,
+                                         context=settings["data"].read_context if context is None else context)
     return true, predicted, run.labels, what
