@@ -75,6 +75,22 @@ def test_real_valued_inputs_go_through_a_linear_layer():
         model(torch.rand(8, 3, 4))
 
 
+def test_without_an_input_layer_real_values_go_straight_into_the_recurrent_layer():
+    config = SequenceClassifierConfig(cell="irnn", hidden_size=8, embedding_size=5, pooling="last", input_layer=False)
+    torch.manual_seed(0)
+    model = SequenceClassifier(config, classes=10, input_size=1).eval()
+    assert model.input_layer is None and model.rnn.input_size == 1
+    pixels = torch.rand(64, 3, 1)
+    _, state = model.rnn(pixels)
+    torch.testing.assert_close(model(pixels), model.head(state[-1]))      # h_T of the raw pixels
+    with pytest.raises(ValueError, match=r"\(T, B, 1\)"):
+        model(torch.rand(8, 3, 4))
+    with pytest.raises(ValueError, match="input_layer=False is for real-valued inputs"):
+        SequenceClassifier(config, classes=10, vocab_size=VOCAB)
+    with pytest.raises(ValueError, match="input_layer must be true or false"):
+        SequenceClassifierConfig(input_layer="no")
+
+
 def test_explain_without_attention_gives_a_distribution_over_valid_steps():
     model = model_for("last")
     tokens, lengths = torch.randint(VOCAB, (5, 2)), torch.tensor([5, 3])

@@ -59,6 +59,9 @@ def flags() -> dict[str, list[Flag]]:
         Flag("pooling", "model", "pooling", "how the states over time become one vector", str, m, choices=POOLINGS),
         Flag("embedding-size", "model", "embedding_size", "token embedding (or input layer) size", int, m,
              metavar="E"),
+        Flag("input-layer", "model", "input_layer", "real-valued inputs (digits) pass a linear layer to E; with "
+             "--no-input-layer they go straight into the recurrent layer, as Le et al. 2015's IRNN reads pixels",
+             owner=m, switch=True),
         Flag("attention-size", "model", "attention_size", "units of the attention scorer (default: the pooled "
              "size)", int, metavar="A"),
         Flag("engine", "model", "engine", "engine: auto, fused, bptt, bptt-recompute, autograd", str, m),

@@ -1,6 +1,7 @@
 r"""A recurrent many-to-one classifier: inputs → :class:`rnnkit.Recurrent` → pooling over time → head.
 
     x_t = E[w_t]  (tokens)   or   x_t = W_in v_t + b_in  (real-valued inputs, e.g. pixel rows)
+                             or   x_t = v_t  (real-valued inputs, ``input_layer=False``)
     h_1 … h_T = RNN(x_1 … x_T)                  any cell, L layers, uni- or bidirectional
     s = pool(h_1 … h_n)                         n = the sequence's own length
     p(y | x) = softmax(W_out s + b_out)
@@ -49,6 +50,9 @@ class SequenceClassifierConfig:
     bidirectional: bool = False         # a second direction reading each sequence backwards
     pooling: str = "last"               # "last", "mean", "max" or "attention"
     embedding_size: int = 128           # E: the token embedding, or the linear input layer's output
+    input_layer: bool = True            # real-valued inputs: through a linear layer to E (True), or
+                                        # straight into the recurrent layer (False), as the IRNN of
+                                        # Le et al. 2015 reads pixels
     attention_size: int | None = None   # units of the attention scorer; None: the pooled size (D·H)
     dropout: float = 0.0                # dropout between stacked layers
     embedding_dropout: float = 0.0      # drop whole words (rows of the embedding) for a batch
@@ -65,6 +69,8 @@ class SequenceClassifierConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.input_layer, bool):
+            raise ValueError(f"input_layer must be true or false, got {self.input_layer!r}")
         if self.attention_size is not None and (not isinstance(self.attention_size, int) or self.attention_size < 1):
             raise ValueError(f"attention_size must be a positive integer or None, got {self.attention_size!r}")
         for name in ("dropout", "embedding_dropout", "input_dropout", "output_dropout"):
@@ -135,10 +141,15 @@ class SequenceClassifier(nn.Module):
             raise ValueError(f"a classifier needs at least 2 classes, got {classes}")
         self.config = config
         self.classes = classes
+        if vocab_size is not None and not config.input_layer:
+            raise ValueError("input_layer=False is for real-valued inputs; token inputs always have an embedding")
         self.embedding = nn.Embedding(vocab_size, config.embedding_size) if vocab_size is not None else None
-        self.input_layer = nn.Linear(input_size, config.embedding_size) if input_size is not None else None
+        self.input_size = input_size
+        self.input_layer = (nn.Linear(input_size, config.embedding_size)
+                            if input_size is not None and config.input_layer else None)
         self.input_drop = LockedDropout(config.input_dropout)
-        self.rnn = Recurrent(config.cell, config.embedding_size, config.hidden_size, config.num_layers,
+        rnn_input = config.embedding_size if self.input_layer is not None or self.embedding is not None else input_size
+        self.rnn = Recurrent(config.cell, rnn_input, config.hidden_size, config.num_layers,
                              dropout=config.dropout if config.num_layers > 1 else 0.0,
                              bidirectional=config.bidirectional, engine=config.engine,
                              forget_bias=config.forget_bias)
@@ -160,10 +171,10 @@ class SequenceClassifier(nn.Module):
             if self.training and p > 0:
                 return embedding_dropout(self.embedding, inputs, p)
             return self.embedding(inputs)                                       # (T, B, E)
-        if inputs.dim() != 3 or inputs.size(-1) != self.input_layer.in_features:
-            raise ValueError(f"real-valued inputs must have shape (T, B, {self.input_layer.in_features}), "
+        if inputs.dim() != 3 or inputs.size(-1) != self.input_size:
+            raise ValueError(f"real-valued inputs must have shape (T, B, {self.input_size}), "
                              f"got {tuple(inputs.shape)}")
-        return self.input_layer(inputs)
+        return inputs if self.input_layer is None else self.input_layer(inputs)
 
     def encode(self, inputs: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """The pooled representation ``s (B, D·H)`` and the attention weights ``α (T, B)`` (or None)."""
