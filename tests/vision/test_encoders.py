@@ -9,7 +9,7 @@ from PIL import Image
 from torch import nn
 
 from rnnkit.vision import (
-    ENCODERS, EfficientNetLite0Encoder, ImageEncoder, ModuleEncoder, SmallCNN, build_encoder, read_image,
+    ENCODERS, EfficientNetLite0Encoder, ImageEncoder, LocalCNN, ModuleEncoder, SmallCNN, build_encoder, read_image,
     register_encoder, registered_encoders, to_tensor,
 )
 
@@ -140,6 +140,34 @@ def test_small_cnn_trains_from_scratch():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.parameters())
 
 
+def test_a_local_cnn_region_sees_only_its_own_cell_and_the_pixels_just_beyond_it():
+    torch.manual_seed(0)
+    encoder = LocalCNN(channels=(4, 4, 6), grid=7).eval()            # receptive field 15 px; cells 16 px
+    assert encoder.grid(112) == (7, 7) and encoder.feature_size == 6 and encoder.from_scratch
+    image = torch.rand(1, 3, 112, 112)
+    for y, x in [(5, 5), (40, 100), (111, 0)]:
+        touched = image.clone()
+        touched[..., y, x] += 1.0
+        changed = (encoder(touched) - encoder(image)).abs().sum(-1)[0] > 0          # (49,)
+        # The regions whose cell lies within 7 px of the pixel (the receptive field's reach).
+        near = [r * 7 + c for r in range(7) for c in range(7)
+                if 16 * r - 7 <= y < 16 * (r + 1) + 7 and 16 * c - 7 <= x < 16 * (c + 1) + 7]
+        assert changed[y // 16 * 7 + x // 16]
+        assert set(changed.nonzero().flatten().tolist()) <= set(near)
+
+
+def test_a_local_cnn_knows_where_each_region_is():
+    torch.manual_seed(0)
+    encoder = LocalCNN(channels=(4, 6), grid=4).eval()
+    regions = encoder(torch.full((1, 3, 32, 32), 0.5))[0]                # a blank image: only the places differ
+    assert len({tuple(row.tolist()) for row in regions}) == 16
+    encoder.train()
+    encoder(torch.rand(2, 3, 32, 32)).square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.parameters())
+    with pytest.raises(ValueError, match="grid must be a positive integer"):
+        LocalCNN(grid=0)
+
+
 def network() -> nn.Sequential:
     torch.manual_seed(0)
     return nn.Sequential(
@@ -193,7 +221,7 @@ def test_build_encoder_knows_each_name_and_refuses_others():
     assert isinstance(build_encoder("small-cnn", channels=(4,), downsample=1), SmallCNN)
     assert all(isinstance(build_encoder(name, **({"pretrained": False} if "lite" in name else {})), ImageEncoder)
                for name in ENCODERS)
-    with pytest.raises(ValueError, match="'resnet'.*efficientnet-lite0, small-cnn"):
+    with pytest.raises(ValueError, match="'resnet'.*efficientnet-lite0, small-cnn, local-cnn"):
         build_encoder("resnet")
 
 
@@ -203,7 +231,7 @@ def test_registered_encoder_is_built_by_name(monkeypatch):
     assert registered_encoders() == ("tiny",)
     encoder = build_encoder("tiny", mean=(0, 0, 0), std=(1, 1, 1))
     assert encoder.name == "tiny" and encoder(torch.rand(1, 3, 4, 4)).shape == (1, 4, 5)
-    with pytest.raises(ValueError, match="small-cnn, tiny"):
+    with pytest.raises(ValueError, match="local-cnn, tiny"):
         build_encoder("resnet")
     with pytest.raises(ValueError, match="built-in"):
         register_encoder("small-cnn", SmallCNN)

@@ -86,8 +86,9 @@ def flags() -> dict[str, list[Flag]]:
         Flag("val-images", "data", "val_images", "dev images captioned at each validation", int, d, metavar="N"),
     ]
     encoder = [
-        Flag("encoder", "encoder", "name", "efficientnet-lite0 (pretrained, frozen: features cached) or small-cnn "
-             "(trained from scratch); auto: efficientnet-lite0", str, e),
+        Flag("encoder", "encoder", "name", "efficientnet-lite0 (pretrained, frozen: features cached), small-cnn "
+             "(trained from scratch) or local-cnn (from scratch, each region seeing about its own cell only); "
+             "auto: efficientnet-lite0", str, e),
         Flag("fine-tune-encoder", "encoder", "fine_tune", "train the pretrained encoder's last N blocks with the "
              "decoder (slow on a CPU: every step runs the CNN)", int, e, metavar="N"),
     ]

@@ -11,7 +11,7 @@ as PNG files into the cache so that they take the same road as photos.
 Images (:mod:`rnnkit.vision`): read as RGB at ``image_size`` (grayscale and RGBA converted, other
 sizes resized; :func:`rnnkit.vision.read_image`). A frozen encoder's region features are computed
 once per split and cached, memory-mapped, keyed by the encoder's weights and the images' bytes; a
-trainable encoder (``small-cnn``, or ``fine_tune`` > 0) runs inside the model on cached pixels.
+trainable encoder (``small-cnn``, ``local-cnn``, or ``fine_tune`` > 0) runs inside the model on cached pixels.
 
 Training: every (image, caption) pair is an example; the loss is the cross-entropy of every word
 and the final ``<eos>`` given the image and the previous words (teacher forcing), plus Show, Attend
@@ -54,7 +54,7 @@ from ..training.batches import LengthBucketedBatches
 from ..training.task import State
 
 SOURCES = ("files", "shapes")
-ENCODER_NAMES = ("auto", "efficientnet-lite0", "small-cnn")
+ENCODER_NAMES = ("auto", "efficientnet-lite0", "small-cnn", "local-cnn")
 DEFAULT_TRAIN = {"files": {"minutes": 60.0, "batch_size": 64, "lr": 1e-3},
                  "shapes": {"steps": 3000, "batch_size": 64, "lr": 2e-3}}
 # The shapes task needs a small decoder: these replace the [model] defaults there unless given. Its
@@ -107,8 +107,8 @@ class CaptionData:
 class EncoderConfig:
     """Which image encoder, and how much of it trains."""
 
-    name: str = "auto"                 # efficientnet-lite0 (pretrained), small-cnn (from scratch), or auto:
-                                       # efficientnet-lite0
+    name: str = "auto"                 # efficientnet-lite0 (pretrained), small-cnn or local-cnn (from
+                                       # scratch), or auto: efficientnet-lite0
     fine_tune: int = 0                 # pretrained encoder: train its last N blocks with the decoder (0: frozen)
 
     def __post_init__(self) -> None:
@@ -132,10 +132,10 @@ def build_image_encoder(config: EncoderConfig, image_size: int):
     name = config.resolved
     kwargs = {"downsample": max(1, round(math.log2(image_size / 7)))} if name == "small-cnn" else {}
     encoder = build_encoder(name, **kwargs)
-    if name != "small-cnn":
+    if not encoder.from_scratch:
         encoder.fine_tune(config.fine_tune)
     elif config.fine_tune:
-        raise ValueError("fine_tune counts the pretrained blocks that train; the small CNN trains whole already")
+        raise ValueError(f"fine_tune counts the pretrained blocks that train; {name} trains whole already")
     return encoder
 
 
@@ -416,7 +416,7 @@ class CaptionTask(Task):
 
     def build_model(self) -> Captioner:
         encoder = build_image_encoder(self.encoder_config, self.data.image_size) if self.trains_encoder else None
-        if encoder is not None and self.encoder_config.resolved != "small-cnn":
+        if encoder is not None and not encoder.from_scratch:
             encoder.load_state_dict(self._encoder.state_dict())
         return Captioner(self.settings["model"], len(self.codec), self.feature_size, encoder, pad_id=PAD_ID)
 

@@ -9,6 +9,8 @@ feature map)::
 - :class:`EfficientNetLite0Encoder`: EfficientNet-Lite0 pretrained on ImageNet (D = 1280, 7×7 at 224),
   frozen by default, so its features can be computed once and cached (:mod:`rnnkit.vision.cache`);
 - :class:`SmallCNN`: a small convolutional network trained from scratch, inside the captioner;
+- :class:`LocalCNN`: the same, but each region sees little more than its own cell (and knows its
+  place), so that where the decoder looks is what it reads;
 - :class:`ModuleEncoder`: any ``nn.Module`` of your own, read at one of its layers.
 
 Fine-tuning counts *units*, the network's blocks from input to output: ``fine_tune(N)`` trains the
@@ -29,7 +31,7 @@ from torch import Tensor, nn
 
 from .images import IMAGE_SIZE
 
-ENCODERS = ("efficientnet-lite0", "small-cnn")
+ENCODERS = ("efficientnet-lite0", "small-cnn", "local-cnn")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -44,6 +46,8 @@ def build_encoder(name: str, **kwargs) -> ImageEncoder:
         return EfficientNetLite0Encoder(**kwargs)
     if name == "small-cnn":
         return SmallCNN(**kwargs)
+    if name == "local-cnn":
+        return LocalCNN(**kwargs)
     if name in _REGISTERED:
         return _REGISTERED[name](**kwargs)
     raise ValueError(f"unknown image encoder {name!r}; choose one of {', '.join([*ENCODERS, *_REGISTERED])}")
@@ -71,6 +75,7 @@ class ImageEncoder(nn.Module, ABC):
     """
 
     name: str
+    from_scratch: bool = False         # random weights that train with the captioner (no fine_tune count)
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
@@ -263,6 +268,7 @@ class SmallCNN(ImageEncoder):
     """
 
     name = "small-cnn"
+    from_scratch = True
 
     def __init__(self, channels: Sequence[int] = (32, 64, 128, 256), downsample: int = 5) -> None:
         super().__init__(mean=(0.5,) * 3, std=(1.0,) * 3)
@@ -305,6 +311,73 @@ def _conv_block(in_channels: int, out_channels: int, halvings: int) -> nn.Sequen
     layers += [nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
                nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)]
     return nn.Sequential(*layers)
+
+
+class LocalCNN(ImageEncoder):
+    """A small network trained from scratch whose regions each see little more than their own cell,
+    and know where that cell is.
+
+    The regions of :class:`SmallCNN` and of EfficientNet see far beyond their cell (receptive fields
+    of hundreds of pixels), so a decoder can read an object off a neighbouring region, and where it
+    looks says little about what it reads. Here ``len(channels)`` conv3×3 (stride 2)–BatchNorm–ReLU
+    layers have a receptive field of 2^(n+1) − 1 pixels (15 for three), adaptive average pooling
+    makes a ``grid`` × ``grid`` map of them, and a learned embedding of each cell's position is added
+    (a decoder that writes "left of" needs *where*, which the features alone no longer carry). At
+    112 × 112 with the defaults a cell is 16 pixels, so a region reads its own cell and at most 7
+    pixels beyond its border. Normalisation: x − 0.5 (std 1). Trainable when built.
+
+    Args:
+        channels: the output channels of each layer; D = ``channels[-1]``.
+        grid: rows and columns of regions.
+
+    Example:
+        >>> LocalCNN(channels=(8, 16), grid=4)(torch.rand(2, 3, 32, 32)).shape
+        torch.Size([2, 16, 16])
+    """
+
+    name = "local-cnn"
+    from_scratch = True
+
+    def __init__(self, channels: Sequence[int] = (16, 32, 128), grid: int = 7) -> None:
+        super().__init__(mean=(0.5,) * 3, std=(1.0,) * 3)
+        channels = tuple(channels)
+        if not channels or not all(isinstance(c, int) and c > 0 for c in channels):
+            raise ValueError(f"channels must be a non-empty sequence of positive integers, got {channels!r}")
+        if isinstance(grid, bool) or not isinstance(grid, int) or grid < 1:
+            raise ValueError(f"grid must be a positive integer, got {grid!r}")
+        self.channels, self.grid_size = channels, grid
+        layers, previous = [], 3
+        for width in channels:
+            layers.append(nn.Sequential(nn.Conv2d(previous, width, 3, stride=2, padding=1, bias=False),
+                                        nn.BatchNorm2d(width), nn.ReLU(inplace=True)))
+            previous = width
+        self.layers = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(grid)
+        self.position = _PositionEmbedding(channels[-1], grid)
+
+    @property
+    def feature_size(self) -> int:
+        return self.channels[-1]
+
+    def feature_map(self, x: Tensor) -> Tensor:
+        return self.position(self.pool(self.layers(x)))                       # (B, D, grid, grid)
+
+    def units(self) -> list[nn.Module]:
+        return [*self.layers, self.position]
+
+    def settings(self) -> dict:
+        return {"channels": self.channels, "grid": self.grid_size}
+
+
+class _PositionEmbedding(nn.Module):
+    """Adds a learned vector per cell to a (B, D, g, g) map."""
+
+    def __init__(self, size: int, grid: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(size, grid, grid) * 0.02)
+
+    def forward(self, features: Tensor) -> Tensor:
+        return features + self.weight
 
 
 class ModuleEncoder(ImageEncoder):
