@@ -57,6 +57,15 @@ def test_python_files_are_held_out_whole(tmp_path):
     assert 0.1 <= tagging.val_set.size / (tagging.train_set.size + tagging.val_set.size) <= 0.3
 
 
+def test_a_file_far_longer_than_the_others_is_never_held_out(tmp_path):
+    source = python_dir(tmp_path / "src", files=12)
+    (source / "generated.py").write_text("TOPICS = {\n" + "    'k': 'a long generated string',\n" * 150 + "}\n")
+    for seed in range(6):
+        tagging = task({"data": {"kind": "pytokens", "source": str(source), "val_fraction": 0.5, "seed": seed}})
+        assert tagging.held_out and "generated.py" not in {path.name for path in tagging.held_out}
+        assert tagging.train_set.size + tagging.val_set.size == sum(len(p.read_text()) for p in source.iterdir())
+
+
 def test_python_files_are_chunked_as_one_stream_so_every_chunk_but_the_last_is_full(tmp_path):
     source = python_dir(tmp_path / "src")
     tagging = task({"data": {"kind": "pytokens", "source": str(source), "val_fraction": 0.2, "chunk_length": 50}})

@@ -53,6 +53,7 @@ VOCAB_FILE = "vocab.json"
 LABELS_FILE = "labels.json"
 KINDS = ("pytokens", "conll")
 DEFAULT_STEPS = 1000            # the budget when neither steps nor minutes is given
+OUTLIER = 10                    # pytokens: files over this many times the median length are never held out
 
 
 @dataclass(frozen=True)
@@ -246,12 +247,15 @@ def _pytokens(data: TagData, progress: bool) -> tuple[Tokenizer, list[str], list
     labelled = label_files(python_sources(data.source), data.max_chars or None, data.seed, progress)
     count, texts = len(labelled.texts), labelled.texts
     # From the end of the seeded order, the files that fit, until they hold val_fraction of the
-    # characters: a file that would overshoot that by half stays in training.
+    # characters: a file that would overshoot that by half stays in training, and so does one more
+    # than OUTLIER times the median file's length (pydoc_data/topics.py, 757k characters of generated
+    # string literals, would otherwise be half of the held-out characters and decide the figure).
     target, held, held_chars = data.val_fraction * labelled.characters, [], 0
+    longest = OUTLIER * float(np.median([len(text) for text in texts])) if texts else 0.0
     for i in reversed(range(count)):
         if held_chars >= target or len(held) == count - 1:
             break
-        if held_chars + len(texts[i]) <= 1.5 * target:
+        if held_chars + len(texts[i]) <= 1.5 * target and len(texts[i]) <= longest:
             held.append(i)
             held_chars += len(texts[i])
     if data.val_fraction > 0 and not held:
