@@ -86,7 +86,8 @@ EXAMPLES = """examples:
   rnnkit train classify --task sst2 --cell lstm --bidirectional --pooling max --hidden 256 \\
       --embedding-size 300 --embedding-dropout 0.1 --output-dropout 0.3 --minutes 20 --out runs/sst2
       SST-2 from scratch (train split; its dev split validates)
-  rnnkit train classify --task digits --digits pixels --cell irnn --lr 3e-4 --steps 4000
+  rnnkit train classify --task digits --digits pixels --cell irnn --no-input-layer --lr 1e-3 \\
+      --weight-decay 0 --warmup 600 --steps 12000
       the 8×8 digits one pixel at a time, with an identity-initialised ReLU RNN (Le et al. 2015)
   rnnkit eval runs/negation
       accuracy, macro-F1, confusion matrix (PNG) and the bag-of-words baselines beside it
