@@ -2,8 +2,9 @@
 
 Data: the running Python's standard library, every character labelled with its token type by
 Python's own ``tokenize`` (rnnkit.data.pytokens): up to --max-chars characters of whole files in a
-seeded order, the last files (10% of the characters) held out. Both models get the same data, the
-same hidden size per direction, the same optimiser and the same time budget. Target: the
+seeded order, the last files (10% of the characters; never a file ten times the median length)
+held out, each chunk read with --eval-context characters either side. Both models get the same
+data, the same hidden size per direction, the same optimiser and the same time budget. Target: the
 bidirectional LSTM ≥ 99.5% character accuracy on the held-out files, the unidirectional figure
 beside it visibly lower (a character's type often depends on what follows it: ``f"`` or ``f(``,
 ``1.5`` or ``1 .real``, the end of a string).
