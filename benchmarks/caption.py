@@ -35,7 +35,7 @@ from rnnkit.tasks.captioning import CaptionTask, evaluate_run  # noqa: E402
 
 DATASETS = ("flickr8k", "shapes")
 DECODERS = ("show_attend_tell", "show_tell")
-ENCODERS = ("efficientnet-lite0", "small-cnn")
+ENCODERS = ("efficientnet-lite0", "small-cnn", "local-cnn")
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "flickr8k"
 
 
@@ -71,6 +71,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=50.0, help="training budget per model")
     parser.add_argument("--steps", type=int, help="a step budget instead of minutes")
     parser.add_argument("--cell", default="lstm")
+    parser.add_argument("--image-size", type=int, help="pixels per side (default: the task's, 224)")
     parser.add_argument("--beam-size", type=int, default=5)
     parser.add_argument("--val-every", type=int, help="steps between validations (default: the trainer's)")
     parser.add_argument("--val-images", type=int, help="dev images captioned at each validation")
@@ -94,6 +95,7 @@ def settings_for(dataset: str, encoder: str, decoder: str, args: argparse.Namesp
     budget = {"steps": args.steps} if args.steps else {"minutes": args.minutes}
     train = budget | {"device": "cpu"} | ({"val_every": args.val_every} if args.val_every else {})
     data = {"val_images": args.val_images} if args.val_images else {}
+    data |= {"image_size": args.image_size} if args.image_size else {}
     if dataset == "shapes":
         data |= {"source": "shapes"}
     else:
