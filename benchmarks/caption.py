@@ -70,6 +70,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--decoders", type=listing(DECODERS), default=list(DECODERS))
     parser.add_argument("--minutes", type=float, default=50.0, help="training budget per model")
     parser.add_argument("--steps", type=int, help="a step budget instead of minutes")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default: the task's)")
     parser.add_argument("--cell", default="lstm")
     parser.add_argument("--image-size", type=int, help="pixels per side (default: the task's, 224)")
     parser.add_argument("--beam-size", type=int, default=5)
@@ -94,6 +95,7 @@ def settings_for(dataset: str, encoder: str, decoder: str, args: argparse.Namesp
     """The settings record of one model (the task's defaults where the flags say nothing)."""
     budget = {"steps": args.steps} if args.steps else {"minutes": args.minutes}
     train = budget | {"device": "cpu"} | ({"val_every": args.val_every} if args.val_every else {})
+    train |= {"lr": args.lr} if args.lr else {}
     data = {"val_images": args.val_images} if args.val_images else {}
     data |= {"image_size": args.image_size} if args.image_size else {}
     if dataset == "shapes":
