@@ -9,7 +9,7 @@ scene and the mean attention mass each named object's word puts on that object. 
 with the feature-extraction time (once per encoder: the cache serves the later models) and the
 training time on this machine (``--threads``).
 
-    python benchmarks/caption.py --datasets shapes --minutes 10
+    python benchmarks/caption.py --datasets shapes --decoders show_attend_tell,show_tell
     python benchmarks/caption.py --datasets flickr8k --decoders show_attend_tell,show_tell --minutes 50 --json
 
 Flickr8k is looked for in ``--data-dir`` (default ../shared/data/flickr8k beside the repository); it
@@ -35,7 +35,8 @@ from rnnkit.tasks.captioning import CaptionTask, evaluate_run  # noqa: E402
 
 DATASETS = ("flickr8k", "shapes")
 DECODERS = ("show_attend_tell", "show_tell")
-ENCODERS = ("efficientnet-lite0", "small-cnn", "local-cnn")
+ENCODERS = ("auto", "efficientnet-lite0", "small-cnn", "local-cnn")
+FLICKR_MINUTES = 50.0
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "flickr8k"
 
 
@@ -66,9 +67,12 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     listing = lambda choices: lambda text: _choices(text, choices)
     parser.add_argument("--datasets", type=listing(DATASETS), default=["flickr8k", "shapes"])
-    parser.add_argument("--encoders", type=listing(ENCODERS), default=["efficientnet-lite0"])
+    parser.add_argument("--encoders", type=listing(ENCODERS), default=["auto"],
+                        help="comma-separated; auto (default): the task's own, efficientnet-lite0 for flickr8k, "
+                        "local-cnn at 112 px for shapes")
     parser.add_argument("--decoders", type=listing(DECODERS), default=list(DECODERS))
-    parser.add_argument("--minutes", type=float, default=50.0, help="training budget per model")
+    parser.add_argument("--minutes", type=float, help=f"training budget per model (default: {FLICKR_MINUTES:g} for "
+                        "flickr8k, the task's 6000 steps for shapes)")
     parser.add_argument("--steps", type=int, help="a step budget instead of minutes")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the task's)")
     parser.add_argument("--cell", default="lstm")
@@ -93,7 +97,10 @@ def _choices(text: str, choices: tuple[str, ...]) -> list[str]:
 
 def settings_for(dataset: str, encoder: str, decoder: str, args: argparse.Namespace) -> dict:
     """The settings record of one model (the task's defaults where the flags say nothing)."""
-    budget = {"steps": args.steps} if args.steps else {"minutes": args.minutes}
+    if args.steps or args.minutes:
+        budget = {"steps": args.steps} if args.steps else {"minutes": args.minutes}
+    else:
+        budget = {} if dataset == "shapes" else {"minutes": FLICKR_MINUTES}
     train = budget | {"device": "cpu"} | ({"val_every": args.val_every} if args.val_every else {})
     train |= {"lr": args.lr} if args.lr else {}
     data = {"val_images": args.val_images} if args.val_images else {}
@@ -122,7 +129,7 @@ def run_one(dataset: str, encoder: str, decoder: str, args: argparse.Namespace, 
     result = runs.train("caption", settings, run_dir, handle_signals=False, cache=cache)
     train_s = time.perf_counter() - started
     scores = evaluate_run(run_dir, "dev", beam_size=args.beam_size, cache=cache)
-    return {"dataset": dataset, "encoder": encoder, "decoder": decoder, "cell": args.cell, "steps": result.step,
+    return {"dataset": dataset, "encoder": settings["encoder"].resolved, "decoder": decoder, "cell": args.cell, "steps": result.step,
             "train_minutes": train_s / 60, "best_validation": result.best_value,
             "selected_on": result.best_metric} | scores
 

@@ -175,6 +175,20 @@ def test_bad_data_settings_are_refused_by_name(data, message):
         CaptionTask.settings_from_record({"data": data})
 
 
+def test_shapes_default_to_the_local_encoder_at_112_pixels_unless_told_otherwise():
+    default = CaptionTask.settings_from_record({"data": {"source": "shapes"}})
+    assert default["encoder"].resolved == "local-cnn" and default["data"].image_size == 112
+    assert default["train"].steps == 6000 and default["model"].score == "general"
+    auto = CaptionTask.settings_from_record({"data": {"source": "shapes"}, "encoder": {"name": "auto"}})
+    assert auto["encoder"].resolved == "local-cnn"
+    given = CaptionTask.settings_from_record({"data": {"source": "shapes", "image_size": 224},
+                                              "encoder": {"name": "efficientnet-lite0"}, "train": {"minutes": 5}})
+    assert given["encoder"].resolved == "efficientnet-lite0" and given["data"].image_size == 224
+    assert given["train"].steps is None and given["train"].minutes == 5
+    photos = CaptionTask.settings_from_record({"data": {"images": "photos", "captions": "captions.txt"}})
+    assert photos["encoder"].resolved == "efficientnet-lite0" and photos["data"].image_size == 224
+
+
 def test_the_shapes_test_split_is_new_scenes(shapes_run):
     run_dir, cache = shapes_run
     dev = captioning.evaluate_run(run_dir, "dev", beam_size=1, cache=cache)

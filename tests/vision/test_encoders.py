@@ -140,20 +140,29 @@ def test_small_cnn_trains_from_scratch():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.parameters())
 
 
-def test_a_local_cnn_region_sees_only_its_own_cell_and_the_pixels_just_beyond_it():
+@pytest.mark.parametrize("norm", ["none", "layer", "batch", "group"])
+def test_a_local_cnn_region_sees_only_its_own_cell_and_the_pixels_just_beyond_it(norm):
     torch.manual_seed(0)
-    encoder = LocalCNN(channels=(4, 4, 6), grid=7).eval()            # receptive field 15 px; cells 16 px
-    assert encoder.grid(112) == (7, 7) and encoder.feature_size == 6 and encoder.from_scratch
+    encoder = LocalCNN(channels=(16, 16, 32), grid=7, norm=norm)         # receptive field 15 px; cells 16 px
+    assert encoder.grid(112) == (7, 7) and encoder.feature_size == 32 and encoder.from_scratch
+    if norm == "batch":                                  # running statistics that are not the identity
+        encoder(torch.rand(8, 3, 112, 112))
+    encoder.eval()
     image = torch.rand(1, 3, 112, 112)
     for y, x in [(5, 5), (40, 100), (111, 0)]:
         touched = image.clone()
         touched[..., y, x] += 1.0
-        changed = (encoder(touched) - encoder(image)).abs().sum(-1)[0] > 0          # (49,)
+        change = (encoder(touched) - encoder(image)).abs().sum(-1)[0]                # (49,)
         # The regions whose cell lies within 7 px of the pixel (the receptive field's reach).
         near = [r * 7 + c for r in range(7) for c in range(7)
                 if 16 * r - 7 <= y < 16 * (r + 1) + 7 and 16 * c - 7 <= x < 16 * (c + 1) + 7]
-        assert changed[y // 16 * 7 + x // 16]
-        assert set(changed.nonzero().flatten().tolist()) <= set(near)
+        own = y // 16 * 7 + x // 16
+        assert change[own] > 0
+        far = change[[i for i in range(49) if i not in near]]
+        if norm == "group":           # beyond its reach a pixel moves only the map's mean and variance
+            assert far.max() < 0.05 * change[own]
+        else:
+            assert (far == 0).all()
 
 
 def test_a_local_cnn_knows_where_each_region_is():
@@ -166,6 +175,8 @@ def test_a_local_cnn_knows_where_each_region_is():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.parameters())
     with pytest.raises(ValueError, match="grid must be a positive integer"):
         LocalCNN(grid=0)
+    with pytest.raises(ValueError, match="norm must be one of group, none, batch, layer, got 'instance'"):
+        LocalCNN(norm="instance")
 
 
 def network() -> nn.Sequential:

@@ -20,12 +20,13 @@ from .flags import Flag, train_flags
 
 SUMMARY = "image captioning: Show and Tell, Show Attend and Tell, on photos or generated scenes"
 DESCRIPTION = ("Train a captioner: a CNN encoder (pretrained EfficientNet-Lite0, frozen with its features cached, or "
-               "a small CNN trained from scratch) and a recurrent decoder that sees the image once (Show and Tell, "
+               "a small CNN trained from scratch with the decoder) and a recurrent decoder that sees the image once (Show and Tell, "
                "--attention none) or attends over its 7×7 regions at every word (Show, Attend and Tell, --attention "
                "soft). Captions are lowercased, punctuation removed. Validation reports BLEU-4 of greedy captions "
                "against all references (for --task shapes: the fraction of captions true of their scene, which "
-               "selects the checkpoint). Defaults here: --batch 64, --lr 1e-3 and --minutes 60 (shapes: --steps 3000, "
-               "--lr 2e-3).")
+               "selects the checkpoint). Defaults here: --batch 64, --lr 1e-3 and --minutes 60 (shapes: --steps 6000, "
+               "--lr 2e-3, and the local-cnn encoder at --image-size 112, whose regions each see about their own "
+               "part of the scene).")
 EXAMPLES = """examples:
   rnnkit train caption --task shapes --out runs/shapes
       generated scenes ("a small red circle left of a blue square"): truth and attention are measurable
@@ -88,7 +89,7 @@ def flags() -> dict[str, list[Flag]]:
     encoder = [
         Flag("encoder", "encoder", "name", "efficientnet-lite0 (pretrained, frozen: features cached), small-cnn "
              "(trained from scratch) or local-cnn (from scratch, each region seeing about its own cell only); "
-             "auto: efficientnet-lite0", str, e),
+             "auto: efficientnet-lite0, and for --task shapes local-cnn at --image-size 112", str, e),
         Flag("fine-tune-encoder", "encoder", "fine_tune", "train the pretrained encoder's last N blocks with the "
              "decoder (slow on a CPU: every step runs the CNN)", int, e, metavar="N"),
     ]
