@@ -114,6 +114,18 @@ def test_a_users_own_cell_runs_in_the_harness(tmp_path):
     assert "one seed" in comparison.verdicts()[0]
 
 
+def test_the_continual_arith_trains_arith_with_several_problems_beside_the_notes_arith(tmp_path):
+    settings = TINY | {"arith-stream": {"data": {"max_digits": 1, "problems": 3, "val_size": 20}}}
+    comparison = compare(tiny(tmp_path, cells=("lstm",), tasks=("arith", "arith-stream"), seeds=1,
+                              task_settings=settings), progress=False)
+    run_dir = Path(comparison.result("lstm", "arith-stream").metrics_files[0]).parent
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["task"] == "arith" and config["data"]["problems"] == 3
+    assert comparison.result("lstm", "arith-stream").metric == "accuracy"
+    table = comparison.to_markdown()
+    assert table.splitlines()[0].count("notes: Arith") == 1 and "arith-stream" in table
+
+
 @pytest.mark.parametrize("changes, match", [
     ({"cells": ("lstm", "nope")}, "unknown cell 'nope'"),
     ({"cells": ()}, "grid is empty"),

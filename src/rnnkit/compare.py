@@ -61,13 +61,17 @@ NOTES_TABLE: dict[str, tuple[str, float, float, float]] = {
     "mut2": ("MUT2", 0.89735, 0.47324, 0.09036),
     "mut3": ("MUT3", 0.90728, 0.46478, 0.09161),
 }
-NOTES_COLUMNS = {"arith": 1, "xml": 2}
+NOTES_COLUMNS = {"arith": 1, "arith-stream": 1, "xml": 2}      # task → the notes' column it is set beside
+NOTES_NAMES = {1: "Arith", 2: "XML"}
 
-# Each task's data at the harness's default size: smaller than the papers' so that a grid fits in
-# about two hours on two cores (Arith with 8 digits and XML with 16 tags of up to 10 letters need far
-# longer training). Any field can be overridden with ``task_settings``.
+# Each task's data at the harness's default size: smaller than the papers' so that runs of a minute or
+# two learn something (Arith with 8 digits and XML with 16 tags of up to 10 letters need far longer
+# training). Any field can be overridden with ``task_settings``. ``task`` names the trainer's task
+# where it is not the harness's name: ``arith-stream`` is our continual Arith (ArithConfig.problems),
+# eight 2-digit problems per sequence with no state reset between them, after Gers et al. 2000.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "arith": {"data": {"max_digits": 3, "val_size": 1000}},
+    "arith-stream": {"task": "arith", "data": {"max_digits": 2, "problems": 8, "val_size": 500}},
     "xml": {"data": {"num_tags": 6, "max_name_length": 4, "val_size": 500}},
     "adding": {"data": {"length": 50, "val_size": 1000}},
     "copy": {"data": {"length": 5, "delay": 50, "val_size": 500}},
@@ -206,18 +210,18 @@ class Comparison:
 
     def to_markdown(self) -> str:
         tasks = self.config.tasks
-        notes = [task for task in tasks if task in NOTES_COLUMNS]
+        notes = sorted({NOTES_COLUMNS[task] for task in tasks if task in NOTES_COLUMNS})
         header = ["cell", *[f"{task} ({self._metric(task)})" for task in tasks],
-                  *[f"notes: {task}" for task in notes]]
+                  *[f"notes: {NOTES_NAMES[column]}" for column in notes]]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for entry in self._entries():
             cells = [entry]
             for task in tasks:
                 row = self.result(entry, task)
                 cells.append(f"{_figure_text(row.mean)} ± {_figure_text(row.std)}")
-            for task in notes:
+            for column in notes:
                 reference = NOTES_TABLE.get(entry)
-                cells.append(f"{reference[NOTES_COLUMNS[task]]:.3f} ({reference[0]})" if reference else "")
+                cells.append(f"{reference[column]:.3f} ({reference[0]})" if reference else "")
             lines.append("| " + " | ".join(cells) + " |")
         cost = ["", "| cell | " + " | ".join(f"{task}: parameters, ms/step" for task in tasks) + " |",
                 "|" + "---|" * (len(tasks) + 1)]
@@ -229,7 +233,9 @@ class Comparison:
         budget = f"{config.steps} steps" if config.steps is not None else f"{config.minutes:g} minutes"
         footer = ["", f"Best of {config.trials} random-search trials per cell and task, each {config.seeds} seed(s) "
                   f"of {budget}; mean ± standard deviation over the best trial's seeds. Notes: Jozefowicz et al. "
-                  f"2015 at their task sizes (ours are smaller: see rnnkit.compare.TASK_DEFAULTS).", ""]
+                  f"2015 at their task sizes (ours are smaller: see rnnkit.compare.TASK_DEFAULTS)."
+                  + (" arith-stream is our continual Arith (several problems per sequence, no state reset), "
+                     "not the paper's; its notes column is the paper's Arith." if "arith-stream" in tasks else ""), ""]
         footer += [f"- {line}" for line in self.verdicts()]
         return "\n".join(lines + cost + footer) + "\n"
 
@@ -283,7 +289,7 @@ def compare(config: CompareConfig, progress: bool = True) -> Comparison:
 def _study(optuna, storage, entry: Entry, task: str, config: CompareConfig, out: Path, counts, bar) -> CellResult:
     from .tasks.registry import get_task_class
 
-    selection = get_task_class(task).selection
+    selection = get_task_class(trainer_task(task)).selection
     name = f"{entry.name}/{task}"
     asked = len(optuna.load_study(study_name=name, storage=storage).trials) if name in {
         s.study_name for s in optuna.get_all_study_summaries(storage)} else 0
@@ -344,8 +350,9 @@ def _run(entry: Entry, task: str, params: dict, seed: int, config: CompareConfig
         return json.loads(record_path.read_text())
     if run_dir.exists():                  # a run cut off before it finished: train it again
         shutil.rmtree(run_dir)
-    task_class = get_task_class(task)
-    record = _merge(TASK_DEFAULTS[task], config.task_settings.get(task, {}))
+    task_class = get_task_class(trainer_task(task))
+    defaults = {section: values for section, values in TASK_DEFAULTS[task].items() if section != "task"}
+    record = _merge(defaults, config.task_settings.get(task, {}))
     record = _merge(record, {
         "model": {"cell": entry.cell, "hidden_size": config.hidden_size, "forget_bias": entry.forget_bias,
                   "init_scale": params["init_scale"], "dropout": params["dropout"]},
@@ -356,7 +363,8 @@ def _run(entry: Entry, task: str, params: dict, seed: int, config: CompareConfig
     run_dir.mkdir(parents=True)
     started = time.monotonic()
     with open(run_dir / "train.log", "w") as log, contextlib.redirect_stderr(log):
-        result = runs.train(task, settings, run_dir, callbacks=[MetricsFile(run_dir)], handle_signals=False)
+        result = runs.train(trainer_task(task), settings, run_dir, callbacks=[MetricsFile(run_dir)],
+                            handle_signals=False)
     if result.status == "interrupted":
         raise KeyboardInterrupt
     parameters = sum(p.numel() for p in task_class(settings, run_dir).build_model().parameters())
@@ -368,6 +376,11 @@ def _run(entry: Entry, task: str, params: dict, seed: int, config: CompareConfig
     record_path.write_text(json.dumps(summary, indent=2) + "\n")
     counts["trained"] += 1
     return summary
+
+
+def trainer_task(task: str) -> str:
+    """The trainer's task behind a harness task (``arith-stream`` is ``arith`` with several problems)."""
+    return TASK_DEFAULTS[task].get("task", task)
 
 
 def _seconds_per_step(metrics: Path, steps: int, wall: float) -> float:

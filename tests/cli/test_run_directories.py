@@ -206,7 +206,7 @@ BAD_TRAIN_VALUES = {
     "bucket": "0", "attention-size": "0", "max-chars": "-1", "chunk-length": "0", "eval-context": "-1", "subword": "0",
     "sampling-k": "0", "min-teacher": "1.5", "label-smoothing": "1", "val-sentences": "0", "context": "0",
     # arith, xml, adding, copy
-    "max-digits": "0", "max-distractors": "-1", "init-scale": "0", "num-tags": "0", "min-name-length": "0",
+    "max-digits": "0", "max-distractors": "-1", "problems": "0", "init-scale": "0", "num-tags": "0", "min-name-length": "0",
     "max-name-length": "0", "close-probability": "1.5", "length": "0", "delay": "-1", "alphabet-size": "0",
     # caption
     "image-size": "16", "max-shapes": "0", "val-images": "0", "fine-tune-encoder": "-1", "doubly-stochastic": "-1",

@@ -126,6 +126,30 @@ def test_whole_answer_accuracy_needs_every_answer_character():
     assert batch.all_targets_correct(predicted).tolist() == [False, True, True]
 
 
+def test_a_continual_arith_sequence_is_problems_one_after_another_each_answer_scored():
+    batch = generate_arith(30, seed=6, config=ArithConfig(max_digits=2, problems=4))
+    assert batch.answers.shape == (30, 4)
+    for n, text in enumerate(batch.texts):
+        problems = re.findall(r"(\d+)([+-])(\d+)=(-?\d+)\.", text)
+        assert "".join(f"{a}{op}{b}={r}." for a, op, b, r in problems) == text and len(problems) == 4
+        for j, (a, op, b, written) in enumerate(problems):
+            assert int(written) == (int(a) + int(b) if op == "+" else int(a) - int(b)) == int(batch.answers[n, j])
+        marked = "".join(c for c, m in zip(text, column(batch.mask, n, len(text))) if m)
+        assert marked == "".join(f"{r}." for *_, r in problems)
+    _, targets, mask = batch.next_character()
+    predicted = targets.clone()
+    assert batch.answers_correct(predicted) == (120, 120)
+    # Two wrong characters in one answer cost one answer; one in another answer, a second.
+    first = [(t, 0) for t in mask[:, 0].nonzero().flatten().tolist()[:2]]
+    later = (mask[:, 7].nonzero().flatten()[-1].item(), 7)
+    for t, n in [*first, later]:
+        predicted[t, n] = (targets[t, n] + 1) % len(arith_tokenizer())
+    assert batch.answers_correct(predicted) == (118, 120)
+    assert generate_arith(30, seed=6, config=ArithConfig(max_digits=2, problems=4)).texts == batch.texts
+    with pytest.raises(ValueError, match="problems must be"):
+        ArithConfig(problems=0)
+
+
 # ---------------------------------------------------------------------------------------------- XML
 
 

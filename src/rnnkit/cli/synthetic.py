@@ -11,7 +11,9 @@ from .flags import Flag, train_flags
 _DATA = {
     "arith": (synthetic.ArithData, [
         ("max-digits", "max_digits", "the most digits of an argument (the paper: 8)", int),
-        ("max-distractors", "max_distractors", "the most random letters between two input characters", int)]),
+        ("max-distractors", "max_distractors", "the most random letters between two input characters", int),
+        ("problems", "problems", "problems per sequence, read with no state reset between them (ours: the continual "
+         "form, where an LSTM without forget gate fails)", int)]),
     "xml": (synthetic.XMLData, [
         ("num-tags", "num_tags", "elements per document", int),
         ("min-name-length", "min_name_length", "shortest tag name", int),

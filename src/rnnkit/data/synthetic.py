@@ -82,10 +82,17 @@ class CharBatch:
         _, targets, mask = self.next_character()
         return ((predicted == targets) | ~mask).all(dim=0)
 
+    def answers_correct(self, predicted: Tensor) -> tuple[int, int]:
+        """(answers right, answers): an answer is a run of scored positions, right when all of its
+        positions are (one per example for plain Arith, ``problems`` per example otherwise)."""
+        _, targets, mask = self.next_character()
+        return answer_counts(predicted == targets, mask)
+
 
 @dataclass(frozen=True)
 class ArithBatch(CharBatch):
-    """A :class:`CharBatch` of Arith; ``answers (N,)`` int64: the exact result of each question."""
+    """A :class:`CharBatch` of Arith; ``answers`` int64: the exact result of each question, ``(N,)``,
+    or ``(N, problems)`` in reading order when a sequence holds several problems."""
 
     answers: Tensor
 
@@ -96,6 +103,21 @@ class XMLBatch(CharBatch):
     tag each character belongs to (1 at the top level, 0 at padding)."""
 
     depth: Tensor
+
+
+def answer_counts(right: Tensor, mask: Tensor) -> tuple[int, int]:
+    """(answers with every position right, answers) where an answer is a maximal run of set
+    ``mask (L, N)`` positions down one column and ``right (L, N)`` says which predictions are right."""
+    starts = mask.clone()
+    starts[1:] &= ~mask[:-1]
+    answer = torch.cumsum(starts.long(), dim=0) - 1                   # each position's answer, per column
+    total = int(starts.sum())
+    if total == 0:
+        return 0, 0
+    offsets = torch.cumsum(starts.sum(0), dim=0) - starts.sum(0)      # the column's first answer's number
+    wrong = mask & ~right
+    ids = (answer + offsets)[wrong]
+    return total - int(torch.unique(ids).numel()), total
 
 
 def _char_batch_arrays(texts: list[str], marks: list[list[bool]], tokenizer: CharTokenizer) -> tuple[Tensor, ...]:
@@ -132,14 +154,20 @@ class ArithConfig:
     - with ``max_distractors`` = k > 0, each gap between two successive input characters (up to
       ``=``) holds a uniform number in 0 … k of letters drawn uniformly from a–z (*: the letters and
       the count distribution are ours); the answer follows ``=`` directly;
-    - the scored positions are the result's characters and the end marker; an example counts as
+    - the scored positions are the result's characters and the end marker; an answer counts as
       correct only when all of them are predicted (whole-answer accuracy,
-      :meth:`CharBatch.all_targets_correct`) (*: the strictest reading of the Arith accuracy that
-      the notes' table reports; a per-character accuracy over the same mask is the lenient one).
+      :meth:`CharBatch.answers_correct`) (*: the strictest reading of the Arith accuracy that the
+      notes' table reports; a per-character accuracy over the same mask is the lenient one);
+    - with ``problems`` = k > 1, each example is k independent problems written one after the
+      other, ``12+5=17.3-40=-37.…``, read in one pass with no reset of the state between them; every
+      answer is scored (**ours**, not the paper's: the continual form of Gers, Schmidhuber & Cummins
+      2000, "Learning to Forget", who showed that an LSTM without forget gates, whose cell state can
+      only grow, fails once its state is never reset; with one problem per sequence it need not).
     """
 
     max_digits: int = 8             # the most digits an argument has (the paper: 8)
     max_distractors: int = 0        # the most distractor letters per input gap; 0: the plain task
+    problems: int = 1               # problems per sequence, with no state reset between them (ours)
 
     def __post_init__(self) -> None:
         _check_int("max_digits", self.max_digits, 1)
@@ -148,6 +176,7 @@ class ArithConfig:
                 f"max_digits must be at most {MAX_DIGITS_LIMIT} (answers are int64), got {self.max_digits}"
             )
         _check_int("max_distractors", self.max_distractors, 0)
+        _check_int("problems", self.problems, 1)
 
 
 def generate_arith(count: int, seed: int, config: ArithConfig | None = None) -> ArithBatch:
@@ -162,14 +191,19 @@ def generate_arith(count: int, seed: int, config: ArithConfig | None = None) -> 
     rng = _rng(count, seed)
     texts, marks, answers = [], [], []
     for _ in range(count):
-        a, b = (_random_number(rng, config.max_digits) for _ in range(2))
-        op = "+" if rng.random() < 0.5 else "-"
-        answer = a + b if op == "+" else a - b
-        question = _with_distractors(rng, f"{a}{op}{b}=", config.max_distractors)
-        result = f"{answer}{ANSWER_END}"
-        texts.append(question + result)
-        marks.append([False] * len(question) + [True] * len(result))
-        answers.append(answer)
+        text, marked, results = "", [], []
+        for _ in range(config.problems):
+            a, b = (_random_number(rng, config.max_digits) for _ in range(2))
+            op = "+" if rng.random() < 0.5 else "-"
+            answer = a + b if op == "+" else a - b
+            question = _with_distractors(rng, f"{a}{op}{b}=", config.max_distractors)
+            result = f"{answer}{ANSWER_END}"
+            text += question + result
+            marked += [False] * len(question) + [True] * len(result)
+            results.append(answer)
+        texts.append(text)
+        marks.append(marked)
+        answers.append(results if config.problems > 1 else results[0])
     tokens, mask, lengths = _char_batch_arrays(texts, marks, arith_tokenizer())
     return ArithBatch(texts, tokens, mask, lengths, torch.tensor(answers, dtype=torch.int64))
 

@@ -32,8 +32,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..data.synthetic import (AddingConfig, ArithConfig, CopyConfig, XMLConfig, arith_tokenizer, generate_adding,
-                              generate_arith, generate_copy, generate_xml, xml_tokenizer)
+from ..data.synthetic import (AddingConfig, ArithConfig, CopyConfig, XMLConfig, answer_counts, arith_tokenizer,
+                              generate_adding, generate_arith, generate_copy, generate_xml, xml_tokenizer)
 from ..engines import check_cell_and_engine_names
 from ..layers import Recurrent
 from ..training import Batch, Selection, Shard, Task, TrainConfig
@@ -168,11 +168,12 @@ class ArithData:
 
     max_digits: int = 8
     max_distractors: int = 0
+    problems: int = 1
     val_size: int = 1000
     seed: int = 1234
 
     def __post_init__(self) -> None:
-        ArithConfig(self.max_digits, self.max_distractors)
+        ArithConfig(self.max_digits, self.max_distractors, self.problems)
         _check_common(self)
 
 
@@ -221,17 +222,22 @@ class _NextCharacterTask(_SyntheticTask):
         logits = model(batch["inputs"], batch["lengths"])
         mask, targets = batch["mask"], batch["targets"]
         right = (logits.argmax(-1) == targets) | ~mask
+        answers_right, answers = answer_counts(right, mask)       # runs of scored positions
         return {"loss_sum": F.cross_entropy(logits[mask].float(), targets[mask], reduction="sum").item(),
                 "scored": int(mask.sum()), "chars_right": int((right & mask).sum()),
-                "all_right": int(right.all(0).sum()), "count": batch.size}
+                "all_right": int(right.all(0).sum()), "count": batch.size,
+                "answers_right": answers_right, "answers": answers}
 
     def metrics(self, sums: dict[str, float]) -> dict[str, float]:
+        # An answer: a run of scored positions (an Arith result, an XML closing tag's name).
         return {"loss": sums["loss_sum"] / sums["scored"], "char_accuracy": sums["chars_right"] / sums["scored"],
-                "answer_accuracy": sums["all_right"] / sums["count"]} | {"accuracy": self.accuracy(sums)}
+                "answer_accuracy": sums["answers_right"] / sums["answers"],
+                "sequence_accuracy": sums["all_right"] / sums["count"]} | {"accuracy": self.accuracy(sums)}
 
 
 class ArithTask(_NextCharacterTask):
-    """Jozefowicz et al.'s Arith: ``3123-423=2700.``; accuracy is whole-answer accuracy."""
+    """Jozefowicz et al.'s Arith: ``3123-423=2700.``; accuracy is whole-answer accuracy, over every
+    answer of a sequence when it holds several problems."""
 
     name = "arith"
     sections = {"data": ArithData, "model": SyntheticModel, "train": TrainConfig}
@@ -241,7 +247,7 @@ class ArithTask(_NextCharacterTask):
 
     @staticmethod
     def accuracy(sums: dict[str, float]) -> float:
-        return sums["all_right"] / sums["count"]
+        return sums["answers_right"] / sums["answers"]
 
 
 class XMLTask(_NextCharacterTask):
