@@ -72,7 +72,7 @@ def parse_args() -> argparse.Namespace:
                         "local-cnn at 112 px for shapes")
     parser.add_argument("--decoders", type=listing(DECODERS), default=list(DECODERS))
     parser.add_argument("--minutes", type=float, help=f"training budget per model (default: {FLICKR_MINUTES:g} for "
-                        "flickr8k, the task's 6000 steps for shapes)")
+                        "flickr8k, the task's 10000 steps for shapes)")
     parser.add_argument("--steps", type=int, help="a step budget instead of minutes")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the task's)")
     parser.add_argument("--cell", default="lstm")

@@ -178,7 +178,7 @@ def test_bad_data_settings_are_refused_by_name(data, message):
 def test_shapes_default_to_the_local_encoder_at_112_pixels_unless_told_otherwise():
     default = CaptionTask.settings_from_record({"data": {"source": "shapes"}})
     assert default["encoder"].resolved == "local-cnn" and default["data"].image_size == 112
-    assert default["train"].steps == 6000 and default["model"].score == "general"
+    assert default["train"].steps == 10000 and default["model"].score == "general"
     auto = CaptionTask.settings_from_record({"data": {"source": "shapes"}, "encoder": {"name": "auto"}})
     assert auto["encoder"].resolved == "local-cnn"
     given = CaptionTask.settings_from_record({"data": {"source": "shapes", "image_size": 224},

@@ -24,7 +24,7 @@ DESCRIPTION = ("Train a captioner: a CNN encoder (pretrained EfficientNet-Lite0,
                "--attention none) or attends over its 7×7 regions at every word (Show, Attend and Tell, --attention "
                "soft). Captions are lowercased, punctuation removed. Validation reports BLEU-4 of greedy captions "
                "against all references (for --task shapes: the fraction of captions true of their scene, which "
-               "selects the checkpoint). Defaults here: --batch 64, --lr 1e-3 and --minutes 60 (shapes: --steps 6000, "
+               "selects the checkpoint). Defaults here: --batch 64, --lr 1e-3 and --minutes 60 (shapes: --steps 10000, "
                "--lr 2e-3, and the local-cnn encoder at --image-size 112, whose regions each see about their own "
                "part of the scene).")
 EXAMPLES = """examples:

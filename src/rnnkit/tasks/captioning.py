@@ -56,7 +56,7 @@ from ..training.task import State
 SOURCES = ("files", "shapes")
 ENCODER_NAMES = ("auto", "efficientnet-lite0", "small-cnn", "local-cnn")
 DEFAULT_TRAIN = {"files": {"minutes": 60.0, "batch_size": 64, "lr": 1e-3},
-                 "shapes": {"steps": 6000, "batch_size": 64, "lr": 2e-3}}
+                 "shapes": {"steps": 10000, "batch_size": 64, "lr": 2e-3}}
 # The shapes task needs a small decoder: these replace the [model] defaults there unless given. Its
 # captions are 3 to 10 words over 49 regions, and there the doubly stochastic term (which asks every
 # region for one unit of attention over the caption) keeps attention uniform: it is off. Additive
