@@ -297,11 +297,12 @@ class CaptionTask(Task):
                     defaults.pop("steps", None), defaults.pop("minutes", None)
                 record = record | {"train": defaults | train}
             if source == "shapes":
+                encoder = record.get("encoder", {})
+                if isinstance(encoder, dict) and encoder.get("name") == "auto":       # auto: the shapes' own
+                    record = record | {"encoder": {k: v for k, v in encoder.items() if k != "name"}}
                 for section, defaults in (("data", SHAPES_DATA), ("encoder", SHAPES_ENCODER), ("model", SHAPES_MODEL)):
                     given = record.get(section, {})
                     if isinstance(given, dict):
-                        given = {k: v for k, v in given.items() if not (section == "encoder" and k == "name"
-                                                                         and v == "auto")}
                         record = record | {section: defaults | given}
 
         settings = super().settings_from_record(record, derived)
