@@ -5,7 +5,8 @@ for a time budget, selecting its checkpoint on BLEU-4 of greedy dev captions (sh
 true captions). Its best checkpoint then captions the dev split by beam search (``--beam-size``,
 default 5), scored against all references: BLEU-1…4 (sacrebleu on lowercased tokens without
 punctuation) and CIDEr-D (pycocoevalcap); for shapes also the fraction of captions true of their
-scene and the mean attention mass each named object's word puts on that object. One row per model,
+scene and the mean attention mass each named object's word puts on that object, on dev and on new
+test scenes (dev also selects the checkpoint, so test is the unbiased figure). One row per model,
 with the feature-extraction time (once per encoder: the cache serves the later models) and the
 training time on this machine (``--threads``).
 
@@ -77,6 +78,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the task's)")
     parser.add_argument("--cell", default="lstm")
     parser.add_argument("--image-size", type=int, help="pixels per side (default: the task's, 224)")
+    parser.add_argument("--size", type=int, help="shapes: training scenes (default: the task's)")
     parser.add_argument("--beam-size", type=int, default=5)
     parser.add_argument("--val-every", type=int, help="steps between validations (default: the trainer's)")
     parser.add_argument("--val-images", type=int, help="dev images captioned at each validation")
@@ -106,7 +108,7 @@ def settings_for(dataset: str, encoder: str, decoder: str, args: argparse.Namesp
     data = {"val_images": args.val_images} if args.val_images else {}
     data |= {"image_size": args.image_size} if args.image_size else {}
     if dataset == "shapes":
-        data |= {"source": "shapes"}
+        data |= {"source": "shapes"} | ({"size": args.size} if args.size else {})
     else:
         data |= {"images": str(args.data_dir / "images"), "captions": str(args.data_dir / "Flickr8k.token.txt")}
     return {"data": data, "encoder": {"name": encoder}, "model": {"decoder": decoder, "cell": args.cell},
@@ -129,6 +131,9 @@ def run_one(dataset: str, encoder: str, decoder: str, args: argparse.Namespace, 
     result = runs.train("caption", settings, run_dir, handle_signals=False, cache=cache)
     train_s = time.perf_counter() - started
     scores = evaluate_run(run_dir, "dev", beam_size=args.beam_size, cache=cache)
+    if dataset == "shapes":
+        test = evaluate_run(run_dir, "test", beam_size=args.beam_size, cache=cache)
+        scores |= {f"test_{key}": value for key, value in test.items() if key != "beam_size"}
     return {"dataset": dataset, "encoder": settings["encoder"].resolved, "decoder": decoder, "cell": args.cell, "steps": result.step,
             "train_minutes": train_s / 60, "best_validation": result.best_value,
             "selected_on": result.best_metric} | scores
@@ -141,8 +146,15 @@ def format_row(row: dict) -> str:
             f"BLEU-1..4 {bleu}  CIDEr-D {row['cider_d']:.3f}  (dev, beam {row['beam_size']})")
     if "true_fraction" in row:
         mass = row["object_attention"]
-        text += f"  true {row['true_fraction']:.4f}  attention on objects {'—' if mass is None else f'{mass:.3f}'}"
+        text += f"  true {row['true_fraction']:.4f}  attention on objects {_mass(mass)}"
+    if "test_true_fraction" in row:
+        text += (f"  | test: BLEU-4 {row['test_bleu4']:.1f}  CIDEr-D {row['test_cider_d']:.3f}  "
+                 f"true {row['test_true_fraction']:.4f}  attention on objects {_mass(row['test_object_attention'])}")
     return text
+
+
+def _mass(mass: float | None) -> str:
+    return "—" if mass is None else f"{mass:.3f}"
 
 
 if __name__ == "__main__":
