@@ -83,6 +83,16 @@ def test_running_the_grid_again_retrains_nothing(grid):
     assert more.trained == 4 * 2
 
 
+def test_a_grid_resumed_with_another_budget_or_size_is_refused_not_read_back(grid):
+    _, out = grid
+    for changes, named in (({"steps": 4}, "steps 3 there, 4 now"), ({"seeds": 3}, "seeds"),
+                           ({"hidden_size": 8}, "hidden_size"),
+                           ({"task_settings": TINY | {"adding": {"data": {"length": 6}}}}, "task_settings")):
+        with pytest.raises(CompareError, match=named):
+            compare(tiny(out, **changes), progress=False)
+    assert compare(tiny(out, cells=("rnn_tanh",)), progress=False).trained == 0    # fewer cells: fine
+
+
 @pytest.mark.slow
 def test_a_killed_grid_restarts_without_retraining_finished_runs(tmp_path):
     out = tmp_path / "killed"

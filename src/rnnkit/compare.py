@@ -268,6 +268,7 @@ def compare(config: CompareConfig, progress: bool = True) -> Comparison:
     entries = entries_for(config.cells)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    _check_grid(config, out)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # The heartbeat (experimental in Optuna, stable in use since 2.9) is what finds trials cut off by a kill.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -284,6 +285,26 @@ def compare(config: CompareConfig, progress: bool = True) -> Comparison:
             results.append(_study(optuna, storage, entry, task, config, out, counts, bar))
     bar.close()
     return Comparison(config, results, time.monotonic() - started, counts["trained"], counts["reused"])
+
+
+# What a run's result depends on besides its trial's parameters and seed: a grid resumed with other
+# values would read back runs trained under the old ones, so OUT/grid.json holds them and a change is refused.
+GRID_FIELDS = ("steps", "minutes", "seeds", "hidden_size", "batch_size", "task_settings")
+
+
+def _check_grid(config: CompareConfig, out: Path) -> None:
+    wanted = json.loads(json.dumps({name: getattr(config, name) for name in GRID_FIELDS}))
+    path = out / "grid.json"
+    if not path.is_file():
+        path.write_text(json.dumps(wanted, indent=1, sort_keys=True) + "\n")
+        return
+    kept = json.loads(path.read_text())
+    changed = [name for name in GRID_FIELDS if kept.get(name) != wanted[name]]
+    if changed:
+        said = "; ".join(f"{name} {kept.get(name)!r} there, {wanted[name]!r} now" for name in changed)
+        raise CompareError(f"{out} holds a grid run with other settings ({said}): its finished runs would be "
+                           f"read back as if trained under these. Give another --out, or the same settings "
+                           f"(more --trials or other --cells and --tasks are fine)")
 
 
 def _study(optuna, storage, entry: Entry, task: str, config: CompareConfig, out: Path, counts, bar) -> CellResult:
