@@ -55,8 +55,7 @@ def main() -> int:
             for encoder in args.encoders:
                 extraction = extract(dataset, encoder, args, cache)
                 for decoder in args.decoders:
-                    run_dir = root / f"{dataset}-{encoder}-{decoder}"
-                    rows.append(run_one(dataset, encoder, decoder, args, run_dir, cache) |
+                    rows.append(run_one(dataset, encoder, decoder, args, root, cache) |
                                 {"extract_minutes": extraction / 60})
                     print(format_row(rows[-1]), flush=True)
     if args.json:
@@ -125,8 +124,9 @@ def extract(dataset: str, encoder: str, args: argparse.Namespace, cache: Path) -
     return time.perf_counter() - started
 
 
-def run_one(dataset: str, encoder: str, decoder: str, args: argparse.Namespace, run_dir: Path, cache: Path) -> dict:
+def run_one(dataset: str, encoder: str, decoder: str, args: argparse.Namespace, root: Path, cache: Path) -> dict:
     settings = CaptionTask.settings_from_record(settings_for(dataset, encoder, decoder, args))
+    run_dir = root / f"{dataset}-{settings['encoder'].resolved}-{decoder}"     # auto named by what it chose
     started = time.perf_counter()
     result = runs.train("caption", settings, run_dir, handle_signals=False, cache=cache)
     train_s = time.perf_counter() - started
