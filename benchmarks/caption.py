@@ -36,7 +36,7 @@ from rnnkit.tasks.captioning import CaptionTask, evaluate_run  # noqa: E402
 
 DATASETS = ("flickr8k", "shapes")
 DECODERS = ("show_attend_tell", "show_tell")
-ENCODERS = ("auto", "efficientnet-lite0", "small-cnn", "local-cnn")
+ENCODERS = ("auto", "efficientnet-lite0", "small-cnn", "local-cnn", "cell-cnn")
 FLICKR_MINUTES = 50.0
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "flickr8k"
 

@@ -165,6 +165,31 @@ def test_a_local_cnn_region_sees_only_its_own_cell_and_the_pixels_just_beyond_it
             assert (far == 0).all()
 
 
+@pytest.mark.parametrize("norm", ["none", "layer", "batch", "group"])
+def test_a_cell_cnn_region_is_a_function_of_its_own_cell_alone(norm):
+    torch.manual_seed(0)
+    encoder = build_encoder("cell-cnn", channels=(8, 8, 16), norm=norm)           # 7 × 7 cells of 16 px
+    assert encoder.name == "cell-cnn" and encoder.grid(112) == (7, 7) and encoder.settings()["within_cells"]
+    if norm == "batch":
+        encoder(torch.rand(8, 3, 112, 112))
+    encoder.eval()
+    image = torch.rand(2, 3, 112, 112)
+    # A cell's corner pixels and one on a border between two cells, where local-cnn reads across.
+    for y, x in [(0, 0), (15, 16), (47, 63), (111, 111)]:
+        touched = image.clone()
+        touched[1, :, y, x] += 1.0
+        change = (encoder(touched) - encoder(image)).abs().sum(-1)                   # (2, 49)
+        own = y // 16 * 7 + x // 16
+        others = torch.cat([change[1, :own], change[1, own + 1:]])
+        assert change[1, own] > 0 and (change[0] == 0).all()                        # the other image: untouched
+        if norm == "group":           # other cells move only through the image's mean and variance
+            assert others.max() < 0.05 * change[1, own]
+        else:
+            assert (others == 0).all()
+    with pytest.raises(ValueError, match="multiples of 7, got 100 × 100"):
+        encoder(torch.rand(1, 3, 100, 100))
+
+
 def test_a_local_cnn_knows_where_each_region_is():
     torch.manual_seed(0)
     encoder = LocalCNN(channels=(4, 6), grid=4).eval()
@@ -232,7 +257,7 @@ def test_build_encoder_knows_each_name_and_refuses_others():
     assert isinstance(build_encoder("small-cnn", channels=(4,), downsample=1), SmallCNN)
     assert all(isinstance(build_encoder(name, **({"pretrained": False} if "lite" in name else {})), ImageEncoder)
                for name in ENCODERS)
-    with pytest.raises(ValueError, match="'resnet'.*efficientnet-lite0, small-cnn, local-cnn"):
+    with pytest.raises(ValueError, match="'resnet'.*efficientnet-lite0, small-cnn, local-cnn, cell-cnn"):
         build_encoder("resnet")
 
 
@@ -242,7 +267,7 @@ def test_registered_encoder_is_built_by_name(monkeypatch):
     assert registered_encoders() == ("tiny",)
     encoder = build_encoder("tiny", mean=(0, 0, 0), std=(1, 1, 1))
     assert encoder.name == "tiny" and encoder(torch.rand(1, 3, 4, 4)).shape == (1, 4, 5)
-    with pytest.raises(ValueError, match="local-cnn, tiny"):
+    with pytest.raises(ValueError, match="cell-cnn, tiny"):
         build_encoder("resnet")
     with pytest.raises(ValueError, match="built-in"):
         register_encoder("small-cnn", SmallCNN)

@@ -88,7 +88,8 @@ def flags() -> dict[str, list[Flag]]:
     ]
     encoder = [
         Flag("encoder", "encoder", "name", "efficientnet-lite0 (pretrained, frozen: features cached), small-cnn "
-             "(trained from scratch) or local-cnn (from scratch, each region seeing about its own cell only); "
+             "(trained from scratch), local-cnn (from scratch, each region seeing about its own cell only) or "
+             "cell-cnn (each region seeing its own cell and nothing else; sides a multiple of 7); "
              "auto: efficientnet-lite0, and for --task shapes local-cnn at --image-size 112", str, e),
         Flag("fine-tune-encoder", "encoder", "fine_tune", "train the pretrained encoder's last N blocks with the "
              "decoder (slow on a CPU: every step runs the CNN)", int, e, metavar="N"),

@@ -54,7 +54,7 @@ from ..training.batches import LengthBucketedBatches
 from ..training.task import State
 
 SOURCES = ("files", "shapes")
-ENCODER_NAMES = ("auto", "efficientnet-lite0", "small-cnn", "local-cnn")
+ENCODER_NAMES = ("auto", "efficientnet-lite0", "small-cnn", "local-cnn", "cell-cnn")
 DEFAULT_TRAIN = {"files": {"minutes": 60.0, "batch_size": 64, "lr": 1e-3},
                  "shapes": {"steps": 10000, "batch_size": 64, "lr": 2e-3}}
 # The shapes task needs a small decoder: these replace the [model] defaults there unless given. Its
