@@ -69,6 +69,10 @@ def test_eval_prints_bleu_chrf_and_exact_match(run_dir, parallel, capsys):
                  "--beam-size", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert {"bleu", "chrf", "exact_match"} <= set(result) and result["sentences"] == 120
+    assert 0 < result["attention_on_last"] < 1         # the model attends (general attention by default)
+    assert main(["eval", str(run_dir), "--src", str(parallel / "train.src"), "--tgt", str(parallel / "train.tgt"),
+                 "--beam-size", "1"]) == 0
+    assert "attention on the source's last token" in capsys.readouterr().out
 
 
 def test_eval_of_a_files_run_without_test_files_says_what_to_give(run_dir, capsys):

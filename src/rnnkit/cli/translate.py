@@ -130,6 +130,12 @@ def evaluate(args: argparse.Namespace) -> int:
           f"({result['sentences']:,} sentences, beam {result['beam_size']}; sacrebleu, cased, detokenised)")
     for locale, value in result.get("exact_match_by_locale", {}).items():
         print(f"  {locale:6} exact match {value:.4f}")
+    if "attention_on_last" in result:
+        share = result["attention_on_last"]
+        print(f"attention on the source's last token: {share:.2f} of each step's weight "
+              f"(mean over {min(translation.ATTENTION_SAMPLE, result['sentences'])} sentences)" +
+              (": the attention has collapsed there and the model translates from the encoder's summary "
+               "alone; --show-attention shows it" if share > translation.COLLAPSED else ""))
     return 0
 
 

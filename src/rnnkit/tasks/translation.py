@@ -459,6 +459,24 @@ class Translator:
         return weights, self.source_codec.pieces(source), [*self.target_codec.pieces(output), "<eos>"]
 
 
+ATTENTION_SAMPLE = 100       # sentences whose attention evaluate_run inspects
+COLLAPSED = 0.8              # attention_on_last above this: the attention has collapsed
+
+
+def attention_on_last(translator: Translator, texts: Sequence[str], beam_size: int = 5) -> float | None:
+    """The mean share of attention on each source's last token while its translation is written, over
+    ``texts``; None for a model without attention (or no texts). A model that attends along the
+    sentence puts about 1 / (source length) there, a bit more for a final full stop; one near 1 has
+    collapsed onto the encoder's summary of the sentence and translates without attention."""
+    shares = []
+    for text in texts:
+        weights, _, _ = translator.attention(text, beam_size)
+        if weights is None:
+            return None
+        shares.append(float(weights[:, -1].mean()))
+    return sum(shares) / len(shares) if shares else None
+
+
 def load_run(run_dir: str | Path) -> Translator:
     """The best model of a translate run, with its vocabularies."""
     from ..training import load_weights
@@ -507,6 +525,9 @@ def evaluate_run(run_dir: str | Path, source: str | None = None, target: str | N
     references = [t for _, t in pairs]
     result: dict[str, Any] = scores(score_sums(hypotheses, references)) | {"sentences": len(pairs),
                                                                           "beam_size": beam_size}
+    last = attention_on_last(translator, [s for s, _ in pairs[:ATTENTION_SAMPLE] if s.strip()], beam_size)
+    if last is not None:
+        result["attention_on_last"] = last
     if locales is not None:
         by_locale: dict[str, list[bool]] = {}
         for locale, h, r in zip(locales, hypotheses, references):
