@@ -119,16 +119,6 @@ def test_a_tiny_dates_run_trains_evaluates_and_refuses_changed_data(tmp_path, da
         other.check_resume(tmp_path / "run")
 
 
-class _Attending:
-    """A translator whose attention maps are given: (targets + 1, sources) per text."""
-
-    def __init__(self, maps):
-        self.maps = maps
-
-    def attention(self, text, beam_size=5):
-        return self.maps[text], [], []
-
-
 def test_attention_on_last_tells_a_collapsed_attention_from_one_along_the_sentence():
     from rnnkit.tasks.translation import COLLAPSED, attention_on_last
 
@@ -136,9 +126,9 @@ def test_attention_on_last_tells_a_collapsed_attention_from_one_along_the_senten
     collapsed = torch.zeros(5, 5)
     collapsed[:, -1] = 1.0
     uniform = torch.full((3, 4), 0.25)
-    assert attention_on_last(_Attending({"a": diagonal, "b": uniform}), ["a", "b"]) == pytest.approx((0.2 + 0.25) / 2)
-    share = attention_on_last(_Attending({"c": collapsed}), ["c"])
+    assert attention_on_last([diagonal, uniform]) == pytest.approx((0.2 + 0.25) / 2)
+    share = attention_on_last([collapsed])
     assert share == pytest.approx(1.0) and share > COLLAPSED
-    assert attention_on_last(_Attending({"d": None}), ["d"]) is None          # a model without attention
-    assert attention_on_last(_Attending({}), []) is None
+    assert attention_on_last([None]) is None          # a model without attention
+    assert attention_on_last([]) is None
 

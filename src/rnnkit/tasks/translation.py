@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -444,11 +444,16 @@ class Translator:
 
     def translate(self, texts: Sequence[str], beam_size: int = 5, length_penalty: float = 1.0) -> list[str]:
         """The detokenised translation of each text (an empty text translates to an empty one)."""
+        return [self.target_codec.decode(pair[1]) if pair else "" for pair in self.ids(texts, beam_size, length_penalty)]
+
+    def ids(self, texts: Sequence[str], beam_size: int = 5, length_penalty: float = 1.0,
+            ) -> list[tuple[list[int], list[int]] | None]:
+        """Per text, (source ids, translation ids), or None for an empty text."""
         filled = [i for i, text in enumerate(texts) if text.strip()]
-        outputs = translate_ids(self.model, self.encode([texts[i] for i in filled]), beam_size, length_penalty)
-        result = [""] * len(texts)
-        for i, ids in zip(filled, outputs):
-            result[i] = self.target_codec.decode(ids)
+        sources = self.encode([texts[i] for i in filled])
+        result: list[tuple[list[int], list[int]] | None] = [None] * len(texts)
+        for i, source, output in zip(filled, sources, translate_ids(self.model, sources, beam_size, length_penalty)):
+            result[i] = (source, output)
         return result
 
     def attention(self, text: str, beam_size: int = 5) -> tuple[Tensor | None, list[str], list[str]]:
@@ -463,14 +468,14 @@ ATTENTION_SAMPLE = 100       # sentences whose attention evaluate_run inspects
 COLLAPSED = 0.8              # attention_on_last above this: the attention has collapsed
 
 
-def attention_on_last(translator: Translator, texts: Sequence[str], beam_size: int = 5) -> float | None:
-    """The mean share of attention on each source's last token while its translation is written, over
-    ``texts``; None for a model without attention (or no texts). A model that attends along the
-    sentence puts about 1 / (source length) there, a bit more for a final full stop; one near 1 has
-    collapsed onto the encoder's summary of the sentence and translates without attention."""
+def attention_on_last(maps: Iterable[Tensor | None]) -> float | None:
+    """The mean share of attention on the source's last token, over attention maps (targets, sources)
+    of translations (:func:`attention_weights`); None for a model without attention (or no maps). A
+    model that attends along the sentence puts about 1 / (source length) there, a bit more for a final
+    full stop; one near 1 has collapsed onto the encoder's summary of the sentence and translates
+    without attention."""
     shares = []
-    for text in texts:
-        weights, _, _ = translator.attention(text, beam_size)
+    for weights in maps:
         if weights is None:
             return None
         shares.append(float(weights[:, -1].mean()))
@@ -521,11 +526,13 @@ def evaluate_run(run_dir: str | Path, source: str | None = None, target: str | N
     print(f"translating {len(pairs):,} sentences (beam {beam_size}) …", file=sys.stderr, flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")            # unknown tokens are expected on a test set
-        hypotheses = translator.translate([s for s, _ in pairs], beam_size, length_penalty)
+        translated = translator.ids([s for s, _ in pairs], beam_size, length_penalty)
+    hypotheses = [translator.target_codec.decode(pair[1]) if pair else "" for pair in translated]
     references = [t for _, t in pairs]
     result: dict[str, Any] = scores(score_sums(hypotheses, references)) | {"sentences": len(pairs),
                                                                           "beam_size": beam_size}
-    last = attention_on_last(translator, [s for s, _ in pairs[:ATTENTION_SAMPLE] if s.strip()], beam_size)
+    sample = [pair for pair in translated if pair][:ATTENTION_SAMPLE]
+    last = attention_on_last(attention_weights(translator.model, *pair) for pair in sample)
     if last is not None:
         result["attention_on_last"] = last
     if locales is not None:
