@@ -77,6 +77,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, help="a step budget instead of --minutes")
     parser.add_argument("--batch", type=int, help="sentences per step (default 128; dates 64)")
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3)")
+    parser.add_argument("--seed", type=int, default=0, help="training seed: initial weights, batch order, dropout "
+                        "(default 0)")
     parser.add_argument("--val-every", type=int, help="steps between validations (default: ten per run)")
     parser.add_argument("--val-sentences", type=int, help="validation sentences translated for BLEU per validation "
                         "(default: the task's, 1000)")
@@ -105,7 +107,7 @@ def settings_for(direction: str, attention: str, args: argparse.Namespace) -> di
             model[key] = value
     budget = {"steps": args.steps} if args.steps else {"minutes": args.minutes}
     batch = args.batch or (64 if direction == "dates" else MULTI30K_BATCH)
-    train = budget | {"batch_size": batch, "lr": args.lr, "device": "cpu"}
+    train = budget | {"batch_size": batch, "lr": args.lr, "seed": args.seed, "device": "cpu"}
     if args.val_every:
         train["val_every"] = args.val_every
     teacher = {"val_sentences": args.val_sentences} if args.val_sentences else {}
