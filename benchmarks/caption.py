@@ -31,6 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from rnnkit.cli.options import comma_choices  # noqa: E402
 from rnnkit.tasks import runs  # noqa: E402
 from rnnkit.tasks.captioning import CaptionTask, evaluate_run  # noqa: E402
 
@@ -65,12 +66,11 @@ def main() -> int:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    listing = lambda choices: lambda text: _choices(text, choices)
-    parser.add_argument("--datasets", type=listing(DATASETS), default=["flickr8k", "shapes"])
-    parser.add_argument("--encoders", type=listing(ENCODERS), default=["auto"],
+    parser.add_argument("--datasets", type=comma_choices(DATASETS), default=["flickr8k", "shapes"])
+    parser.add_argument("--encoders", type=comma_choices(ENCODERS), default=["auto"],
                         help="comma-separated; auto (default): the task's own, efficientnet-lite0 for flickr8k, "
                         "local-cnn at 112 px for shapes")
-    parser.add_argument("--decoders", type=listing(DECODERS), default=list(DECODERS))
+    parser.add_argument("--decoders", type=comma_choices(DECODERS), default=list(DECODERS))
     parser.add_argument("--minutes", type=float, help=f"training budget per model (default: {FLICKR_MINUTES:g} for "
                         "flickr8k, the task's 10000 steps for shapes)")
     parser.add_argument("--steps", type=int, help="a step budget instead of minutes")
@@ -86,14 +86,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", help="keep the run directories here (default: a temporary directory)")
     parser.add_argument("--json", action="store_true")
     return parser.parse_args()
-
-
-def _choices(text: str, choices: tuple[str, ...]) -> list[str]:
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [name for name in names if name not in choices]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"choose from {', '.join(choices)}; got {text!r}")
-    return names
 
 
 def settings_for(dataset: str, encoder: str, decoder: str, args: argparse.Namespace) -> dict:

@@ -28,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from rnnkit.cli.options import comma_choices  # noqa: E402
 from rnnkit.tasks import runs  # noqa: E402
 from rnnkit.tasks.translation import TranslationTask, evaluate_run, load_run  # noqa: E402
 
@@ -61,10 +62,9 @@ def main() -> int:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    listing = lambda choices: lambda text: _choices(text, choices)
-    parser.add_argument("--directions", type=listing(DIRECTIONS), default=["en-de", "de-en"],
+    parser.add_argument("--directions", type=comma_choices(DIRECTIONS), default=["en-de", "de-en"],
                         help=f"comma-separated, of {', '.join(DIRECTIONS)} (default en-de,de-en)")
-    parser.add_argument("--attentions", type=listing(ATTENTIONS), default=["none", "additive", "general"],
+    parser.add_argument("--attentions", type=comma_choices(ATTENTIONS), default=["none", "additive", "general"],
                         help="comma-separated attention kinds (default none,additive,general)")
     parser.add_argument("--cell", default="lstm", help="recurrent cell of encoder and decoder (default lstm)")
     parser.add_argument("--hidden", type=int, help="hidden size (default 256; dates 128)")
@@ -88,14 +88,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", help="keep the run directories here (default: a temporary folder)")
     parser.add_argument("--json", action="store_true", help="also print every row as JSON")
     return parser.parse_args()
-
-
-def _choices(text: str, choices: tuple[str, ...]) -> list[str]:
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [name for name in names if name not in choices]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"choose from {', '.join(choices)}; got {text!r}")
-    return names
 
 
 def settings_for(direction: str, attention: str, args: argparse.Namespace) -> dict:

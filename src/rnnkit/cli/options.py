@@ -18,6 +18,23 @@ def positive_int(text: str) -> int:
     return value
 
 
+def comma_choices(choices: tuple[str, ...]):
+    """argparse type: a comma-separated, non-empty list of names, each one of ``choices``.
+
+    Example:
+        >>> comma_choices(("lstm", "gru"))("gru, lstm")
+        ['gru', 'lstm']
+    """
+    def parse(text: str) -> list[str]:
+        names = [part.strip() for part in text.split(",") if part.strip()]
+        unknown = [name for name in names if name not in choices]
+        if unknown or not names:
+            named = f"unknown {', '.join(map(repr, unknown))}" if unknown else "no names"
+            raise argparse.ArgumentTypeError(f"{named} in {text!r}: choose from {', '.join(choices)}")
+        return names
+    return parse
+
+
 def add_threads(parser: argparse._ActionsContainer) -> None:
     """``--threads N`` on a command's parser (or one of its groups): CPU threads for PyTorch's kernels."""
     parser.add_argument("--threads", type=positive_int, metavar="N",
