@@ -32,6 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from rnnkit.cli.options import comma_choices  # noqa: E402
+from rnnkit.models.captioner import ATTEND_WITH  # noqa: E402
 from rnnkit.tasks import runs  # noqa: E402
 from rnnkit.tasks.captioning import CaptionTask, evaluate_run  # noqa: E402
 
@@ -76,6 +77,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, help="a step budget instead of minutes")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the task's)")
     parser.add_argument("--cell", default="lstm")
+    parser.add_argument("--attend-with", choices=ATTEND_WITH, help="Show, Attend and Tell's query: h_(t-1) "
+                        "(previous, Xu et al.; the default) or h_t after the word (current, Lu et al. 2017)")
     parser.add_argument("--image-size", type=int, help="pixels per side (default: the task's, 224)")
     parser.add_argument("--size", type=int, help="shapes: training scenes (default: the task's)")
     parser.add_argument("--beam-size", type=int, default=5)
@@ -102,8 +105,8 @@ def settings_for(dataset: str, encoder: str, decoder: str, args: argparse.Namesp
         data |= {"source": "shapes"} | ({"size": args.size} if args.size else {})
     else:
         data |= {"images": str(args.data_dir / "images"), "captions": str(args.data_dir / "Flickr8k.token.txt")}
-    return {"data": data, "encoder": {"name": encoder}, "model": {"decoder": decoder, "cell": args.cell},
-            "train": train}
+    model = {"decoder": decoder, "cell": args.cell} | ({"attend_with": args.attend_with} if args.attend_with else {})
+    return {"data": data, "encoder": {"name": encoder}, "model": model, "train": train}
 
 
 def extract(dataset: str, encoder: str, args: argparse.Namespace, cache: Path) -> float:
@@ -118,7 +121,8 @@ def extract(dataset: str, encoder: str, args: argparse.Namespace, cache: Path) -
 
 def run_one(dataset: str, encoder: str, decoder: str, args: argparse.Namespace, root: Path, cache: Path) -> dict:
     settings = CaptionTask.settings_from_record(settings_for(dataset, encoder, decoder, args))
-    run_dir = root / f"{dataset}-{settings['encoder'].resolved}-{decoder}"     # auto named by what it chose
+    query = "-current" if settings["model"].attends and settings["model"].attend_with == "current" else ""
+    run_dir = root / f"{dataset}-{settings['encoder'].resolved}-{decoder}{query}"     # auto named by what it chose
     started = time.perf_counter()
     result = runs.train("caption", settings, run_dir, handle_signals=False, cache=cache)
     train_s = time.perf_counter() - started

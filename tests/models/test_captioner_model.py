@@ -68,8 +68,9 @@ def test_the_doubly_stochastic_term_equals_its_formula():
     torch.testing.assert_close(doubly_stochastic_penalty(uniform), torch.zeros(1))
 
 
-def test_stepping_the_decoder_gives_the_logits_of_the_whole_caption():
-    model = small()
+@pytest.mark.parametrize("attend_with", ["previous", "current"])
+def test_stepping_the_decoder_gives_the_logits_of_the_whole_caption(attend_with):
+    model = small(attend_with=attend_with)
     features, words = torch.randn(2, R, D), torch.randint(4, V, (5, 2))
     logits, _ = model(features, words)
     state = model.encode(features)
@@ -78,8 +79,9 @@ def test_stepping_the_decoder_gives_the_logits_of_the_whole_caption():
         torch.testing.assert_close(step_logits, logits[t])
 
 
-def test_beam_of_one_is_greedy_and_a_batch_captions_each_image_as_alone():
-    model = small()
+@pytest.mark.parametrize("attend_with", ["previous", "current"])
+def test_beam_of_one_is_greedy_and_a_batch_captions_each_image_as_alone(attend_with):
+    model = small(attend_with=attend_with)
     features = torch.randn(4, R, D)
     prompts = torch.full((4, 1), BOS_ID)
     beam1 = batched_beam_search(model, prompts, 1, 7, state=model.encode(features), stop_tokens=(EOS_ID,))
@@ -99,6 +101,43 @@ def test_reorder_state_picks_rows_of_the_memory_and_of_the_recurrent_state():
     torch.testing.assert_close(picked.rnn[0], state.rnn[0][:, [2, 2, 0]])
 
 
+def test_the_current_query_has_read_the_word_just_written_and_the_previous_one_has_not():
+    features = torch.randn(2, R, D)
+    words = torch.randint(4, V, (5, 2))
+    changed = words.clone()
+    changed[2] = (words[2] - 4 + 1) % (V - 4) + 4                  # y_2, the input of step 2, differs
+    for attend_with, moves in (("previous", False), ("current", True)):
+        model = small(attend_with=attend_with, initial_state="zeros")
+        _, weights = model(features, words)
+        _, other = model(features, changed)
+        torch.testing.assert_close(weights[:2], other[:2])          # steps before it cannot know
+        assert (not torch.allclose(weights[2], other[2])) == moves, attend_with
+
+
+def test_the_current_query_is_the_state_after_the_word_and_the_previous_context():
+    """Step 1 of attend_with "current" written out: h_1 reads [E y_0; ẑ_0], then α_1 comes from h_1."""
+    model = small(attend_with="current", initial_state="zeros", cell="gru")
+    features, words = torch.randn(2, R, D), torch.randint(4, V, (2, 2))
+    _, weights = model(features, words)
+    regions = model.regions(features)
+    keys = model.attention.keys(regions)
+    mask = torch.ones(2, R, dtype=torch.bool)
+    h0, rnn = model.decoder(torch.cat([model.embedding(words[0]), torch.zeros(2, regions.size(-1))], -1))
+    context0, alpha0 = model.attention(h0, keys, regions, mask)
+    torch.testing.assert_close(weights[0], alpha0)
+    z0 = torch.sigmoid(model.gate(h0)) * context0
+    h1, _ = model.decoder(torch.cat([model.embedding(words[1]), z0], -1), rnn)
+    torch.testing.assert_close(weights[1], model.attention(h1, keys, regions, mask)[1])
+
+
+def test_both_queries_have_the_same_parameters_so_weights_move_between_them():
+    previous, current = small(), small(attend_with="current")
+    assert {k: v.shape for k, v in previous.state_dict().items()} == \
+           {k: v.shape for k, v in current.state_dict().items()}
+    state = current.reorder_state(current.encode(torch.randn(3, R, D)), torch.tensor([1, 0]))
+    assert state.context.shape == (2, 10)
+
+
 def test_gradients_reach_the_attention_and_the_gate():
     model = small().train()
     logits, weights = model(torch.randn(2, R, D), torch.randint(4, V, (4, 2)))
@@ -112,7 +151,8 @@ def test_gradients_reach_the_attention_and_the_gate():
                                           ({"dropout": 1.0}, "dropout"), ({"cell": "nope"}, "nope"),
                                           ({"doubly_stochastic": -1.0}, "doubly_stochastic"),
                                           ({"score": "dot"}, "score must be"),
-                                          ({"initial_state": "noise"}, "initial_state")])
+                                          ({"initial_state": "noise"}, "initial_state"),
+                                          ({"attend_with": "next"}, "attend_with")])
 def test_bad_configurations_are_refused_by_name(bad, message):
     with pytest.raises(ValueError, match=message):
         CaptionerConfig(**bad)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ..data import DataError
-from ..models.captioner import IMAGE_AS, INITIAL_STATES, SCORES, CaptionerConfig
+from ..models.captioner import ATTEND_WITH, IMAGE_AS, INITIAL_STATES, SCORES, CaptionerConfig
 from ..tasks import captioning
 from ..training import CheckpointError
 from . import options
@@ -105,6 +105,9 @@ def flags() -> dict[str, list[Flag]]:
         Flag("initial-state", "model", "initial_state", "Show, Attend and Tell: the decoder starts from the mean "
              "region (image) or from zeros, seeing the image only through attention (shapes: zeros)", str, m,
              choices=INITIAL_STATES),
+        Flag("attend-with", "model", "attend_with", "Show, Attend and Tell's attention query: the state before "
+             "the word just written (previous, Xu et al.) or after it (current, Lu et al. 2017)", str, m,
+             choices=ATTEND_WITH),
         Flag("cell", "model", "cell", "the decoder's recurrent cell, any of `rnnkit cells`", str, m),
         Flag("hidden", "model", "hidden_size", "decoder hidden units (shapes: 256)", int, m, metavar="H"),
         Flag("embedding-size", "model", "embedding_size", "word embedding size (shapes: 64)", int, m, metavar="E"),

@@ -28,6 +28,18 @@ through the one-step :class:`~rnnkit.RecurrentCell` of any cell:
 and the doubly stochastic regulariser λ Σ_i (1 − Σ_t α_ti)² (eq. 14), which asks every region to
 receive, summed over the caption, about one unit of attention (:func:`doubly_stochastic_penalty`).
 
+There the query h_{t-1} has not seen y_{t-1}, the word just written: when the words so far could
+describe several objects, the one the caption just chose is unknown to it. ``attend_with =
+"current"`` (Lu et al. 2017, "Knowing When to Look", section 2.2: spatial attention from the current
+hidden state) first reads the word and the previous context ẑ_{t-1} (input feeding, Luong et al.
+2015), then looks::
+
+    h_t = decoder([E y_{t-1}; ẑ_{t-1}], s_{t-1})      (ẑ_0 = 0)
+    α_t = softmax_i(score(h_t, a_i)),  β_t = σ(w_β · h_t + b_β),  ẑ_t = β_t Σ_i α_ti a_i
+    p(y_t | y_<t, I) = softmax(W_o (E y_{t-1} + L_h h_t + L_z ẑ_t))
+
+with the same parameters as ``"previous"`` (Xu et al.'s order), so only the order differs.
+
 The model reads cached region features ``(B, R, D)`` when the encoder is frozen (features computed
 once, :func:`rnnkit.vision.cached_features`), or images ``(B, H, W, 3)`` uint8 when it holds a
 trainable encoder (a small CNN trained from scratch, or a pretrained one fine-tuned).
@@ -51,6 +63,7 @@ DECODERS = ("show_attend_tell", "show_tell")
 IMAGE_AS = ("input", "state")
 INITIAL_STATES = ("image", "zeros")
 SCORES = ("additive", "general")
+ATTEND_WITH = ("previous", "current")
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,8 @@ class CaptionerConfig:
     image_as: str = "input"            # Show and Tell: the image as the first "input" or the initial "state"
     initial_state: str = "image"       # Show, Attend and Tell: s_0 from the mean region ("image", Xu et al.) or
                                        # "zeros", so that everything the words need comes through attention
+    attend_with: str = "previous"      # the attention's query: h_{t-1} ("previous", Xu et al.) or h_t, after
+                                       # reading y_{t-1} and ẑ_{t-1} ("current", Lu et al. 2017)
     gate: bool = True                  # Show, Attend and Tell's gating scalar β
     doubly_stochastic: float = 1.0     # λ of the doubly stochastic regulariser (0: none)
     dropout: float = 0.5               # before the output layer, and between layers
@@ -81,6 +96,8 @@ class CaptionerConfig:
             raise ValueError(f"score must be one of {', '.join(SCORES)}, got {self.score!r}")
         if self.initial_state not in INITIAL_STATES:
             raise ValueError(f"initial_state must be one of {', '.join(INITIAL_STATES)}, got {self.initial_state!r}")
+        if self.attend_with not in ATTEND_WITH:
+            raise ValueError(f"attend_with must be one of {', '.join(ATTEND_WITH)}, got {self.attend_with!r}")
         if self.image_as not in IMAGE_AS:
             raise ValueError(f"image_as must be one of {', '.join(IMAGE_AS)}, got {self.image_as!r}")
         for name in ("embedding_size", "hidden_size", "num_layers", "attention_size", "region_size"):
@@ -105,6 +122,7 @@ class CaptionState(NamedTuple):
     memory: Tensor | None              # the regions a (B, R, D), with attention
     keys: Tensor | None                # W_a a (B, R, A), computed once per image
     mask: Tensor | None                # (B, R) all True: every region may be attended to
+    context: Tensor | None = None      # ẑ_{t-1} (B, D), fed to the next step (attend_with "current")
 
 
 def doubly_stochastic_penalty(weights: Tensor, steps: Tensor | None = None) -> Tensor:
@@ -207,7 +225,8 @@ class Captioner(nn.Module):
         if self.attention is None:
             return CaptionState(rnn, None, None, None)
         mask = torch.ones(regions.shape[:2], dtype=torch.bool, device=regions.device)
-        return CaptionState(rnn, regions, self.attention.keys(regions), mask)
+        context = regions.new_zeros(B, regions.size(-1)) if self.config.attend_with == "current" else None
+        return CaptionState(rnn, regions, self.attention.keys(regions), mask, context)
 
     # -- the words
 
@@ -221,13 +240,22 @@ class Captioner(nn.Module):
         if self.attention is None:
             h, rnn = self.decoder(self.decoder_input(embedded), state.rnn)
             return h, state._replace(rnn=rnn), None
-        previous = (state.rnn[0] if isinstance(state.rnn, tuple) else state.rnn)[-1]  # h_{t-1} (B, H)
-        context, weights = self.attention(previous, state.keys, state.memory, state.mask)   # Σ α a (B, D), α (B, R)
-        if self.gate is not None:
-            context = torch.sigmoid(self.gate(previous)) * context                      # ẑ_t = β_t Σ α a
-        h, rnn = self.decoder(self.decoder_input(torch.cat([embedded, context], dim=-1)), state.rnn)
+        if self.config.attend_with == "current":
+            h, rnn = self.decoder(self.decoder_input(torch.cat([embedded, state.context], dim=-1)), state.rnn)
+            context, weights = self._look(h, state)
+        else:
+            context, weights = self._look((state.rnn[0] if isinstance(state.rnn, tuple) else state.rnn)[-1], state)
+            h, rnn = self.decoder(self.decoder_input(torch.cat([embedded, context], dim=-1)), state.rnn)
         deep = embedded + self.deep_hidden(h) + self.deep_context(context)
-        return deep, state._replace(rnn=rnn), weights
+        fed = context if state.context is not None else None
+        return deep, state._replace(rnn=rnn, context=fed), weights
+
+    def _look(self, query: Tensor, state: CaptionState) -> tuple[Tensor, Tensor]:
+        """ẑ = β Σ_i α_i a_i (B, D) and α (B, R) for the query (B, H): h_{t-1} or h_t."""
+        context, weights = self.attention(query, state.keys, state.memory, state.mask)
+        if self.gate is not None:
+            context = torch.sigmoid(self.gate(query)) * context
+        return context, weights
 
     def step(self, tokens: Tensor, state: CaptionState) -> tuple[Tensor, CaptionState]:
         """``tokens (B,)`` (the previous words, ``<bos>`` first) → next-word logits (B, V), state."""
