@@ -120,6 +120,15 @@ def test_train_data_errors_are_clear(tmp_path, capsys, content, flags, message):
     assert not (tmp_path / "r").exists()
 
 
+def test_no_input_layer_on_text_is_refused_before_a_run_directory_is_named(tmp_path, capsys):
+    data = write_tsv(tmp_path / "train.tsv", 20)
+    assert main(["train", "classify", "--data", str(data), "--no-input-layer", "--steps", "2",
+                 "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "--no-input-layer" in err and "is for real-valued inputs" in err
+    assert "run directory" not in err and not (tmp_path / "r").exists()
+
+
 def test_help_shows_examples_and_every_pooling(capsys):
     with pytest.raises(SystemExit):
         main(["train", "classify", "--help"])

@@ -309,6 +309,10 @@ class ClassificationTask(Task):
             source = data.source or ("file" if data.train_path is not None else "negation")
             settings["data"] = replace(data, source=source, train_path=absolute(data.train_path),
                                        val_path=absolute(data.val_path), data_dir=absolute(data.data_dir))
+            if settings["data"].is_text and not settings["model"].input_layer:
+                # Said here, before a run directory is named, rather than when the model is built.
+                raise SettingsError(f"input_layer = false (--no-input-layer) is for real-valued inputs (--task "
+                                    f"digits); text ({source!r}) is always read through an embedding")
         return settings
 
     def __init__(self, settings: dict[str, Any], cache_dir: Path) -> None:
