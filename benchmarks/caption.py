@@ -77,6 +77,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, help="a step budget instead of minutes")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the task's)")
     parser.add_argument("--cell", default="lstm")
+    parser.add_argument("--feed-context", action=argparse.BooleanOptionalAction, help="Show, Attend and Tell: the "
+                        "context as an input of the decoder too (default: yes)")
     parser.add_argument("--attend-with", choices=ATTEND_WITH, help="Show, Attend and Tell's query: h_(t-1) "
                         "(previous, Xu et al.; the default) or h_t after the word (current, Lu et al. 2017)")
     parser.add_argument("--image-size", type=int, help="pixels per side (default: the task's, 224)")
@@ -106,6 +108,7 @@ def settings_for(dataset: str, encoder: str, decoder: str, args: argparse.Namesp
     else:
         data |= {"images": str(args.data_dir / "images"), "captions": str(args.data_dir / "Flickr8k.token.txt")}
     model = {"decoder": decoder, "cell": args.cell} | ({"attend_with": args.attend_with} if args.attend_with else {})
+    model |= {} if args.feed_context is None else {"feed_context": args.feed_context}
     return {"data": data, "encoder": {"name": encoder}, "model": model, "train": train}
 
 
@@ -121,7 +124,9 @@ def extract(dataset: str, encoder: str, args: argparse.Namespace, cache: Path) -
 
 def run_one(dataset: str, encoder: str, decoder: str, args: argparse.Namespace, root: Path, cache: Path) -> dict:
     settings = CaptionTask.settings_from_record(settings_for(dataset, encoder, decoder, args))
-    query = "-current" if settings["model"].attends and settings["model"].attend_with == "current" else ""
+    model = settings["model"]
+    query = "-current" if model.attends and model.attend_with == "current" else ""
+    query += "-unfed" if model.attends and not model.feed_context else ""
     run_dir = root / f"{dataset}-{settings['encoder'].resolved}-{decoder}{query}"     # auto named by what it chose
     started = time.perf_counter()
     result = runs.train("caption", settings, run_dir, handle_signals=False, cache=cache)

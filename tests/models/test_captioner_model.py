@@ -68,9 +68,10 @@ def test_the_doubly_stochastic_term_equals_its_formula():
     torch.testing.assert_close(doubly_stochastic_penalty(uniform), torch.zeros(1))
 
 
-@pytest.mark.parametrize("attend_with", ["previous", "current"])
-def test_stepping_the_decoder_gives_the_logits_of_the_whole_caption(attend_with):
-    model = small(attend_with=attend_with)
+@pytest.mark.parametrize("attend_with, feed_context", [("previous", True), ("current", True), ("current", False),
+                                                       ("previous", False)])
+def test_stepping_the_decoder_gives_the_logits_of_the_whole_caption(attend_with, feed_context):
+    model = small(attend_with=attend_with, feed_context=feed_context)
     features, words = torch.randn(2, R, D), torch.randint(4, V, (5, 2))
     logits, _ = model(features, words)
     state = model.encode(features)
@@ -79,9 +80,10 @@ def test_stepping_the_decoder_gives_the_logits_of_the_whole_caption(attend_with)
         torch.testing.assert_close(step_logits, logits[t])
 
 
-@pytest.mark.parametrize("attend_with", ["previous", "current"])
-def test_beam_of_one_is_greedy_and_a_batch_captions_each_image_as_alone(attend_with):
-    model = small(attend_with=attend_with)
+@pytest.mark.parametrize("attend_with, feed_context", [("previous", True), ("current", True), ("current", False),
+                                                       ("previous", False)])
+def test_beam_of_one_is_greedy_and_a_batch_captions_each_image_as_alone(attend_with, feed_context):
+    model = small(attend_with=attend_with, feed_context=feed_context)
     features = torch.randn(4, R, D)
     prompts = torch.full((4, 1), BOS_ID)
     beam1 = batched_beam_search(model, prompts, 1, 7, state=model.encode(features), stop_tokens=(EOS_ID,))
@@ -138,6 +140,23 @@ def test_both_queries_have_the_same_parameters_so_weights_move_between_them():
     assert state.context.shape == (2, 10)
 
 
+def test_an_unfed_context_reaches_the_words_but_never_the_decoder_state():
+    model = small(attend_with="current", feed_context=False, initial_state="zeros")
+    words = torch.randint(4, V, (4, 1)).expand(4, 2)
+    first, second = torch.randn(1, R, D), torch.randn(1, R, D)
+    logits, _ = model(torch.cat([first, second]), words)
+    assert not torch.allclose(logits[:, 0], logits[:, 1])          # the images change the words ...
+    states = []
+    for features in (first, second):
+        state = model.encode(features)
+        for t in range(4):
+            _, state = model.step(words[t, :1], state)
+        states.append(state.rnn)
+    for a, b in zip(*states):                                       # ... but not what the decoder carries
+        torch.testing.assert_close(a, b)
+    assert model.decoder.input_size == 8 and states and state.context is None
+
+
 def test_gradients_reach_the_attention_and_the_gate():
     model = small().train()
     logits, weights = model(torch.randn(2, R, D), torch.randint(4, V, (4, 2)))
@@ -152,7 +171,8 @@ def test_gradients_reach_the_attention_and_the_gate():
                                           ({"doubly_stochastic": -1.0}, "doubly_stochastic"),
                                           ({"score": "dot"}, "score must be"),
                                           ({"initial_state": "noise"}, "initial_state"),
-                                          ({"attend_with": "next"}, "attend_with")])
+                                          ({"attend_with": "next"}, "attend_with"),
+                                          ({"feed_context": "no"}, "feed_context")])
 def test_bad_configurations_are_refused_by_name(bad, message):
     with pytest.raises(ValueError, match=message):
         CaptionerConfig(**bad)

@@ -108,6 +108,9 @@ def flags() -> dict[str, list[Flag]]:
         Flag("attend-with", "model", "attend_with", "Show, Attend and Tell's attention query: the state before "
              "the word just written (previous, Xu et al.) or after it (current, Lu et al. 2017)", str, m,
              choices=ATTEND_WITH),
+        Flag("feed-context", "model", "feed_context", "Show, Attend and Tell: the attended context is an input of "
+             "the decoder as well as of the output layer (--no-feed-context: of the output only)", owner=m,
+             switch=True),
         Flag("cell", "model", "cell", "the decoder's recurrent cell, any of `rnnkit cells`", str, m),
         Flag("hidden", "model", "hidden_size", "decoder hidden units (shapes: 256)", int, m, metavar="H"),
         Flag("embedding-size", "model", "embedding_size", "word embedding size (shapes: 64)", int, m, metavar="E"),

@@ -40,6 +40,12 @@ hidden state) first reads the word and the previous context ẑ_{t-1} (input fee
 
 with the same parameters as ``"previous"`` (Xu et al.'s order), so only the order differs.
 
+A region's features say all of its object at once (shape, colour, size), so a context fed into the
+decoder lets it look at an object once and write the rest of the phrase from memory, looking
+elsewhere meanwhile. ``feed_context = False`` keeps the context out of the recurrence: h_t =
+decoder(E y_{t-1}, s_{t-1}), and ẑ_t reaches only the output (Lu et al. 2017's spatial attention,
+whose output is W_p(ĉ_t + h_t)), so every word's image evidence is what that word looks at.
+
 The model reads cached region features ``(B, R, D)`` when the encoder is frozen (features computed
 once, :func:`rnnkit.vision.cached_features`), or images ``(B, H, W, 3)`` uint8 when it holds a
 trainable encoder (a small CNN trained from scratch, or a pretrained one fine-tuned).
@@ -84,6 +90,7 @@ class CaptionerConfig:
                                        # "zeros", so that everything the words need comes through attention
     attend_with: str = "previous"      # the attention's query: h_{t-1} ("previous", Xu et al.) or h_t, after
                                        # reading y_{t-1} and ẑ_{t-1} ("current", Lu et al. 2017)
+    feed_context: bool = True          # the context as an input of the decoder (False: only of the output)
     gate: bool = True                  # Show, Attend and Tell's gating scalar β
     doubly_stochastic: float = 1.0     # λ of the doubly stochastic regulariser (0: none)
     dropout: float = 0.5               # before the output layer, and between layers
@@ -96,6 +103,8 @@ class CaptionerConfig:
             raise ValueError(f"score must be one of {', '.join(SCORES)}, got {self.score!r}")
         if self.initial_state not in INITIAL_STATES:
             raise ValueError(f"initial_state must be one of {', '.join(INITIAL_STATES)}, got {self.initial_state!r}")
+        if not isinstance(self.feed_context, bool):
+            raise ValueError(f"feed_context must be true or false, got {self.feed_context!r}")
         if self.attend_with not in ATTEND_WITH:
             raise ValueError(f"attend_with must be one of {', '.join(ATTEND_WITH)}, got {self.attend_with!r}")
         if self.image_as not in IMAGE_AS:
@@ -169,7 +178,7 @@ class Captioner(nn.Module):
         projection = nn.Linear(feature_size, config.region_size) if config.region_size else nn.Identity()
         self.region_projection = nn.Sequential(projection, nn.LayerNorm(D)) if config.region_norm else projection
         self.embedding = nn.Embedding(vocab_size, E, padding_idx=pad_id)
-        decoder_input = E + (D if config.attends else 0)
+        decoder_input = E + (D if config.attends and config.feed_context else 0)
         # MUT1/MUT2 read x_t as a hidden-size vector: their inputs are first projected to H.
         square = get_cell_class(config.cell).needs_square_input is not None
         self.decoder_input = nn.Linear(decoder_input, H) if square else nn.Identity()
@@ -225,7 +234,8 @@ class Captioner(nn.Module):
         if self.attention is None:
             return CaptionState(rnn, None, None, None)
         mask = torch.ones(regions.shape[:2], dtype=torch.bool, device=regions.device)
-        context = regions.new_zeros(B, regions.size(-1)) if self.config.attend_with == "current" else None
+        fed = self.config.attend_with == "current" and self.config.feed_context
+        context = regions.new_zeros(B, regions.size(-1)) if fed else None
         return CaptionState(rnn, regions, self.attention.keys(regions), mask, context)
 
     # -- the words
@@ -240,12 +250,15 @@ class Captioner(nn.Module):
         if self.attention is None:
             h, rnn = self.decoder(self.decoder_input(embedded), state.rnn)
             return h, state._replace(rnn=rnn), None
+        feed = self.config.feed_context
         if self.config.attend_with == "current":
-            h, rnn = self.decoder(self.decoder_input(torch.cat([embedded, state.context], dim=-1)), state.rnn)
+            x = torch.cat([embedded, state.context], dim=-1) if feed else embedded
+            h, rnn = self.decoder(self.decoder_input(x), state.rnn)
             context, weights = self._look(h, state)
         else:
             context, weights = self._look((state.rnn[0] if isinstance(state.rnn, tuple) else state.rnn)[-1], state)
-            h, rnn = self.decoder(self.decoder_input(torch.cat([embedded, context], dim=-1)), state.rnn)
+            x = torch.cat([embedded, context], dim=-1) if feed else embedded
+            h, rnn = self.decoder(self.decoder_input(x), state.rnn)
         deep = embedded + self.deep_hidden(h) + self.deep_context(context)
         fed = context if state.context is not None else None
         return deep, state._replace(rnn=rnn, context=fed), weights
