@@ -117,6 +117,31 @@ def test_a_killed_grid_restarts_without_retraining_finished_runs(tmp_path):
     assert all(len(r.values) == 2 for r in resumed.results)
 
 
+def _study(out: Path, name: str):
+    import optuna
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{out / 'study.db'}")
+
+
+def test_a_trial_failed_by_a_kill_is_asked_again_with_its_parameters_once(tmp_path):
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    one = dict(cells=("rnn_tanh",), tasks=("adding",), seeds=1)
+    compare(tiny(tmp_path, trials=1, **one), progress=False)
+    params = {"lr": 0.01, "init_scale": 1.0, "dropout": 0.1}
+    distributions = {"lr": FloatDistribution(3e-4, 3e-2, log=True),
+                     "init_scale": FloatDistribution(0.5, 2.0, log=True),
+                     "dropout": CategoricalDistribution([0.0, 0.1, 0.2])}
+    # What the heartbeat leaves of a trial whose process was killed: failed, with its parameters.
+    _study(tmp_path, "rnn_tanh/adding").add_trial(optuna.trial.create_trial(
+        params=params, distributions=distributions, state=optuna.trial.TrialState.FAIL))
+    resumed = compare(tiny(tmp_path, trials=2, **one), progress=False)
+    complete = [t for t in _study(tmp_path, "rnn_tanh/adding").trials if t.state.name == "COMPLETE"]
+    assert resumed.trained == 1 and [t.params for t in complete][1] == params
+    again = compare(tiny(tmp_path, trials=2, **one), progress=False)      # asked once, not at every restart
+    assert again.trained == 0 and len(_study(tmp_path, "rnn_tanh/adding").trials) == 3
+
+
 def test_a_users_own_cell_runs_in_the_harness(tmp_path):
     comparison = compare(tiny(tmp_path, cells=(GatedTanh, "rnn_tanh"), tasks=("adding",), seeds=1, trials=1),
                          progress=False)

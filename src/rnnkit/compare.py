@@ -321,12 +321,17 @@ def _study(optuna, storage, entry: Entry, task: str, config: CompareConfig, out:
     optuna.storages.fail_stale_trials(study)
     states = optuna.trial.TrialState
     done = [t for t in study.get_trials(deepcopy=False) if t.state == states.COMPLETE]
-    finished_params = [t.params for t in done]
-    # A trial cut off by a kill (failed by the heartbeat) is asked again with its parameters.
-    for trial in study.get_trials(deepcopy=False, states=(states.FAIL,)):
-        if trial.params and trial.params not in finished_params and not trial.user_attrs.get("requeued"):
-            study.enqueue_trial(trial.params, skip_if_exists=True)
-            study._storage.set_trial_user_attr(trial._trial_id, "requeued", True)
+    # A trial cut off by a kill (failed by the heartbeat) is asked again with its parameters, once.
+    # (Optuna's skip_if_exists would count the failed trial itself as the duplicate, and a finished
+    # trial cannot be marked, so the new trial records what it repeats.)
+    trials = study.get_trials(deepcopy=False)
+    live = [t.system_attrs.get("fixed_params", t.params) for t in trials
+            if t.state in (states.WAITING, states.RUNNING, states.COMPLETE)]
+    repeated = {t.user_attrs.get("repeats") for t in trials}
+    for trial in trials:
+        if trial.state == states.FAIL and trial.params and trial.params not in live and trial.number not in repeated:
+            study.enqueue_trial(trial.params, user_attrs={"repeats": trial.number})
+            live.append(trial.params)
     bar.update(len(done) * config.seeds)
     remaining = config.trials - len(done)
 

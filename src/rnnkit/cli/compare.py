@@ -21,7 +21,7 @@ EXAMPLES = """examples:
       your own cell (a rnnkit.cells.Cell subclass in mycells.py, importable from here) against the LSTM
 
 writes OUT/table.md (with the notes' numbers and the verdict on seed noise), OUT/table.csv, OUT/bars.png,
-OUT/curves.png; OUT/study.db is the Optuna study (several processes may share it) and OUT/runs/ the runs.
+OUT/curves.png; OUT/study.db is the Optuna study (several processes may share it, each given other --cells) and OUT/runs/ the runs.
 """
 
 
