@@ -397,9 +397,9 @@ class LocalCNN(ImageEncoder):
         batch, _, height, width = x.shape
         g = self.grid_size
         if height % g or width % g:
-            nearest = max(g, round(height / g) * g)
+            nearest = lambda side: max(g, round(side / g) * g)
             raise ValueError(f"the cell-cnn encoder cuts images into {g} × {g} cells: their sides must be "
-                             f"multiples of {g}, got {height} × {width} (e.g. {nearest} × {nearest})")
+                             f"multiples of {g}, got {height} × {width} (e.g. {nearest(height)} × {nearest(width)})")
         # (B, 3, H, W) → (B·g², 3, H/g, W/g): cell (r, c) of image b at b·g² + r·g + c.
         cells = x.reshape(batch, 3, g, height // g, g, width // g).permute(0, 2, 4, 1, 3, 5)
         cells = cells.reshape(batch * g * g, 3, height // g, width // g)
